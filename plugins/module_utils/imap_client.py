@@ -1,0 +1,285 @@
+# -*- coding: utf-8 -*-
+# Copyright: imapops developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small admin IMAP client for Cyrus (stdlib imaplib). No Ansible imports.
+
+The password is used for LOGIN only; it is never part of an error message,
+of ``commands`` (the record of state-changing commands) or of any return value.
+"""
+
+import base64
+import imaplib
+import ipaddress
+import re
+import socket
+import ssl
+
+TLS_MODES = ("none", "starttls", "implicit")
+ANNOTATION_NS = "/shared/vendor/cmu/cyrus-imapd/"
+PARTITION_ENTRY = ANNOTATION_NS + "partition"
+SERVER_ENTRY = ANNOTATION_NS + "server"
+FREESPACE_ENTRIES = (ANNOTATION_NS + "freespace", ANNOTATION_NS + "freespace/total",
+                     ANNOTATION_NS + "freespace/percent/most")
+
+# imaplib refuses commands it does not know
+imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
+
+_PARTITION_ATOM = re.compile(r"^[A-Za-z0-9_.:-]+(![A-Za-z0-9_-]+)?$")
+
+
+class ImapError(Exception):
+    """A failed connection, login or command, with a message fit for users."""
+
+
+def is_loopback(host):
+    """True when every address ``host`` resolves to is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    addresses = set(info[4][0].split("%")[0] for info in infos)
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def encode_mailbox_name(name):
+    """Mailbox name in IMAP modified UTF-7 (RFC 3501 5.1.3), quoted for the wire."""
+    out = []
+    pending = []
+
+    def flush():
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            del pending[:]
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    encoded = "".join(out)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def decode_mailbox_name(encoded):
+    """Inverse of the modified UTF-7 encoding (without quotes)."""
+    def replace(match):
+        body = match.group(1)
+        if not body:
+            return "&"
+        body = body.replace(",", "/")
+        return base64.b64decode(body + "=" * (-len(body) % 4)).decode("utf-16-be")
+    return re.sub(r"&([A-Za-z0-9+,]*)-", replace, encoded)
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _tokens(data):
+    """Flatten imaplib untagged data (bytes and (header, literal) tuples) to text."""
+    parts = []
+    for item in data or []:
+        if item is None:
+            continue
+        if isinstance(item, tuple):
+            header, literal = item[0], item[1]
+            parts.append(_text(header).rsplit("{", 1)[0] + '"' + _text(literal).replace('"', '\\"') + '"')
+        else:
+            parts.append(_text(item))
+    return parts
+
+
+_QUOTED_OR_ATOM = r'"((?:[^"\\]|\\.)*)"|(NIL)|([^\s()"]+)'
+
+
+def _unquote(match):
+    if match.group(1) is not None:
+        return re.sub(r"\\(.)", r"\1", match.group(1))
+    if match.group(2) is not None:
+        return None
+    return match.group(3)
+
+
+class CyrusImapConnection(object):
+    """One admin session. ``commands`` records every state-changing command sent."""
+
+    def __init__(self, host, port=None, user=None, password=None, tls="none", ca_file=None,
+                 validate_certs=True, timeout=10.0, allow_cleartext_password=False):
+        if tls not in TLS_MODES:
+            raise ImapError("tls must be one of %s, got %r" % (", ".join(TLS_MODES), tls))
+        self.host = host
+        self.port = int(port) if port else (993 if tls == "implicit" else 143)
+        self.user = user
+        self._password = password
+        self.tls = tls
+        self.ca_file = ca_file
+        self.validate_certs = validate_certs
+        self.timeout = timeout
+        self.allow_cleartext_password = allow_cleartext_password
+        self.commands = []
+        self.imap = None
+        self._separator = None
+
+    # -- session ----------------------------------------------------------
+
+    def _ssl_context(self):
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if not self.validate_certs:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def connect(self):
+        where = "%s:%s" % (self.host, self.port)
+        if self.tls == "none" and not self.allow_cleartext_password and not is_loopback(self.host):
+            raise ImapError("refusing to send the password in clear text to %s (not a loopback address): "
+                            "use tls=starttls or tls=implicit, or set allow_cleartext_password" % where)
+        try:
+            if self.tls == "implicit":
+                self.imap = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=self._ssl_context(),
+                                              timeout=self.timeout)
+            else:
+                self.imap = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+                if self.tls == "starttls":
+                    self.imap.starttls(ssl_context=self._ssl_context())
+        except ssl.SSLCertVerificationError as exc:
+            raise ImapError("TLS certificate of %s rejected: %s" % (where, exc.verify_message or exc))
+        except ssl.SSLError as exc:
+            raise ImapError("TLS with %s failed: %s" % (where, exc))
+        except (socket.timeout, TimeoutError):
+            raise ImapError("cannot connect to IMAP server %s: timed out after %s s" % (where, self.timeout))
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise ImapError("cannot connect to IMAP server %s: %s" % (where, getattr(exc, "strerror", None) or exc))
+        try:
+            self.imap.login(self.user, self._password)
+        except imaplib.IMAP4.error as exc:
+            self.close()
+            raise ImapError("login as %r at %s failed: %s" % (self.user, where, self._safe(exc)))
+        except (OSError, socket.timeout) as exc:
+            self.close()
+            raise ImapError("connection to %s lost during login: %s" % (where, exc))
+        return self
+
+    def _safe(self, value):
+        text = _text(value)
+        if self._password:
+            text = text.replace(self._password, "********")
+        return text
+
+    def close(self):
+        if self.imap is not None:
+            try:
+                self.imap.logout()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+            self.imap = None
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- low level --------------------------------------------------------
+
+    def _command(self, name, *args):
+        try:
+            typ, data = self.imap._simple_command(name, *args)
+        except imaplib.IMAP4.abort as exc:
+            raise ImapError("connection to %s:%s lost during %s: %s" % (self.host, self.port, name, self._safe(exc)))
+        except imaplib.IMAP4.error as exc:
+            return "NO", [self._safe(exc).encode()]
+        return typ, data
+
+    def _untagged(self, typ, data, name):
+        return self.imap._untagged_response(typ, data, name)
+
+    @property
+    def separator(self):
+        """Hierarchy separator reported by ``LIST "" ""`` ('.' or '/')."""
+        if self._separator is None:
+            typ, data = self._command("LIST", '""', '""')
+            _, data = self._untagged(typ, data, "LIST")
+            match = re.search(r'\)\s+"(.)"', " ".join(_tokens(data)))
+            self._separator = match.group(1) if match else "."
+        return self._separator
+
+    # -- queries ----------------------------------------------------------
+
+    def existing(self, names):
+        """The subset of ``names`` that exist (one LIST per name; no wildcards allowed)."""
+        found = set()
+        for name in names:
+            if "*" in name or "%" in name:
+                raise ImapError("mailbox name %r contains an IMAP wildcard" % name)
+            typ, data = self._command("LIST", '""', encode_mailbox_name(name))
+            _, data = self._untagged(typ, data, "LIST")
+            for line in _tokens(data):
+                match = re.search(r'\)\s+(?:"."|NIL)\s+(.*)$', line)
+                if match:
+                    listed = re.match(_QUOTED_OR_ATOM, match.group(1).strip())
+                    if listed and decode_mailbox_name(_unquote(listed) or "") == name:
+                        found.add(name)
+        return found
+
+    def metadata(self, mailbox, entries):
+        """GETMETADATA: dict entry -> value (None for NIL) for one mailbox ('' for the server)."""
+        typ, data = self._command("GETMETADATA", encode_mailbox_name(mailbox) if mailbox else '""',
+                                  "(" + " ".join(entries) + ")")
+        if typ != "OK":
+            raise ImapError("GETMETADATA %r failed: %s" % (mailbox, self._safe(b" ".join(
+                d for d in data if isinstance(d, bytes)))))
+        _, data = self._untagged(typ, data, "METADATA")
+        values = {}
+        for line in _tokens(data):
+            body = line[line.find("(") + 1: line.rfind(")")] if "(" in line else ""
+            tokens = [_unquote(m) for m in re.finditer(_QUOTED_OR_ATOM, body)]
+            for key, value in zip(tokens[0::2], tokens[1::2]):
+                values[key] = value
+        return values
+
+    def partition_of(self, mailbox):
+        """(partition, server) the server reports for a mailbox; either may be None."""
+        values = self.metadata(mailbox, (PARTITION_ENTRY, SERVER_ENTRY))
+        return values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY)
+
+    def quota(self, root):
+        """Storage limit in KiB of a quota root, or None when it has none."""
+        typ, data = self._command("GETQUOTA", encode_mailbox_name(root))
+        if typ != "OK":
+            return None
+        _, data = self._untagged(typ, data, "QUOTA")
+        for line in _tokens(data):
+            match = re.search(r"STORAGE\s+\d+\s+(\d+)", line, re.IGNORECASE)
+            if match:
+                return int(match.group(1))
+        return None
+
+    # -- changes (recorded) ---------------------------------------------------
+
+    def command_text(self, name, *args):
+        return " ".join((name,) + args)
+
+    def create(self, mailbox, partition=None):
+        args = [encode_mailbox_name(mailbox)]
+        if partition:
+            if not _PARTITION_ATOM.match(partition):
+                raise ImapError("invalid partition %r for %s: use a bare name or server!partition"
+                                % (partition, mailbox))
+            args.append(partition)
+        self._change("CREATE", *args)
+
+    def set_quota(self, root, storage_kib):
+        self._change("SETQUOTA", encode_mailbox_name(root), "(STORAGE %d)" % int(storage_kib))
+
+    def _change(self, name, *args):
+        typ, data = self._command(name, *args)
+        text = self.command_text(name, *args)
+        if typ != "OK":
+            detail = self._safe(b" ".join(d for d in data if isinstance(d, bytes)))
+            raise ImapError("%s failed: %s" % (text, detail or typ))
+        self.commands.append(text)
