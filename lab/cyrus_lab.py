@@ -862,6 +862,11 @@ def command_status(args):
     return 0
 
 
+def command_install(args):
+    print(ensure_cyrus_installed().strip())
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="A private Cyrus IMAP 3.6.1 lab on loopback.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -872,11 +877,13 @@ def main(argv=None):
                        help="extra imapd.conf option (repeatable)")
     for name in ("stop", "status"):
         commands.add_parser(name, help="%s the lab of the state dir" % name)
+    commands.add_parser("install", help="install the Cyrus IMAP Debian packages if missing")
     for sub in commands.choices.values():
         sub.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
                          help="where lab.json and inventory.yml live (default %(default)s)")
     args = parser.parse_args(argv)
-    handler = {"start": command_start, "stop": command_stop, "status": command_status}[args.command]
+    handler = {"start": command_start, "stop": command_stop, "status": command_status,
+               "install": command_install}[args.command]
     try:
         return handler(args)
     except (LabError, ValueError) as error:
