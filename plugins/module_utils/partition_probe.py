@@ -148,7 +148,7 @@ def measure_partitions(partitions, timeout=DEFAULT_TIMEOUT, mounts=None):
     """Facts for ``partitions`` (ordered name -> path): one dict per partition.
 
     Keys: name, path, realpath, available_kib, total_kib, free_percent, fsid,
-    mount_point, fstype, device, measurable, error, exists.
+    mount_point, fstype, device, measurable, error, exists (None when unknown), timed_out.
     """
     probes = probe_paths(list(partitions.values()), timeout=timeout)
     mounts = read_mounts() if mounts is None else mounts
@@ -159,7 +159,8 @@ def measure_partitions(partitions, timeout=DEFAULT_TIMEOUT, mounts=None):
             "name": name, "path": path, "realpath": probe.get("realpath"),
             "available_kib": None, "total_kib": None, "free_percent": None, "fsid": None,
             "mount_point": None, "fstype": None, "device": None,
-            "measurable": False, "exists": probe.get("errno") != errno.ENOENT and not probe.get("timed_out"),
+            "measurable": False,
+            "exists": None if probe.get("timed_out") else probe.get("errno") != errno.ENOENT,
             "timed_out": bool(probe.get("timed_out")), "error": probe.get("error"),
         }
         if "statvfs" in probe:
@@ -203,9 +204,9 @@ def flag_partitions(facts):
 
     for fact in facts:
         name, path = fact["name"], fact["path"]
-        if fact.get("timed_out") or (fact.get("error") and fact.get("exists", True)):
+        if fact.get("timed_out") or (fact.get("error") and fact.get("exists") is not False):
             add(name, "unmeasurable", "partition %s (%s) cannot be measured: %s" % (name, path, fact["error"]))
-        if not fact.get("exists", True):
+        if fact.get("exists") is False:
             add(name, "missing", "partition %s path %s does not exist; Cyrus would create it on the "
                                  "parent filesystem and use that filesystem's space" % (name, path))
             continue
