@@ -47,12 +47,14 @@ class SelectionError(ValueError):
 class UnmeasurableError(SelectionError):
     """A candidate could not be measured and the policy is ``fail``."""
 
-    def __init__(self, name, reason):
+    def __init__(self, name, reason, others=()):
         self.name = name
         self.reason = reason
+        self.failures = [(name, reason)] + list(others)
+        described = "; ".join("cannot measure %r: %s" % failure for failure in self.failures)
         super(UnmeasurableError, self).__init__(
-            "cannot measure %r: %s (on_unmeasurable=fail; use 'skip' to leave it out "
-            "or 'random' to do what Cyrus does: choose uniformly at random)" % (name, reason))
+            "%s (on_unmeasurable=fail; use 'skip' to leave it out or 'random' to do what Cyrus "
+            "does: choose uniformly at random)" % described)
 
 
 class Usage(namedtuple("Usage", "available_kib total_kib fsid")):
@@ -273,12 +275,18 @@ class SelectionList(object):
         soft_limit_in_use = False
         lowest = 100.0
         lowest_within_limit = 100.0
+        if self.on_unmeasurable == "fail":
+            # measure everything first so that the error names every failing candidate
+            for item in items:
+                self._measure_item(item)
+            failures = [(item.name, item.error) for item in items if item.error is not None]
+            if failures:
+                raise UnmeasurableError(failures[0][0], failures[0][1], failures[1:])
         for item in items:
-            self._measure_item(item)
+            if self.on_unmeasurable != "fail":
+                self._measure_item(item)
             item.skipped = False
-            if item.error is not None and self.on_unmeasurable != "random":
-                if self.on_unmeasurable == "fail":
-                    raise UnmeasurableError(item.name, item.error)
+            if item.error is not None and self.on_unmeasurable == "skip":
                 item.skipped = True
                 item.quota = 0.0
                 self.warnings.append("candidate %r left out: cannot measure it (%s)"

@@ -9,6 +9,9 @@
 controller, so filters and modules share one path to the engine.
 """
 
+import hashlib
+import json
+
 from ansible_collections.imapops.cyrus.plugins.module_utils import distribution
 from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import (
     SelectionError, SelectionList, Usage)
@@ -138,7 +141,7 @@ def partition_selection(partitions, settings=None, mode=None, exclude=None, soft
             if bad and fact["name"] not in exclude:
                 exclude.append(fact["name"])
                 warnings.append("%s left out (unmounted='exclude'): %s" % (fact["name"], bad[0]["message"]))
-    rand = distribution.stable_rand(seed) if seed is not None else None
+    rand = distribution.stable_rand(seed if seed is not None else facts_seed(partitions, settings, mode))
     selection = SelectionList(names, measure, mode=mode, exclude=exclude, soft_usage_limit=soft_usage_limit,
                               usage_reinit=usage_reinit, rand=rand, on_unmeasurable=on_unmeasurable)
     selection.warnings.extend(warnings)
@@ -174,9 +177,14 @@ def backend_selection(backends, serverlist=None, mode=None, soft_usage_limit=Non
         # Cyrus identifies backends by list position, so they are never merged
         return Usage(available, total, positions[name])
 
-    rand = distribution.stable_rand(seed) if seed is not None else None
+    rand = distribution.stable_rand(seed if seed is not None else facts_seed(backends, settings, mode))
     return SelectionList(names, measure, mode=mode, soft_usage_limit=soft_usage_limit,
                          usage_reinit=usage_reinit, rand=rand, on_unmeasurable=on_unmeasurable)
+
+
+def facts_seed(*parts):
+    """A seed derived from the facts: unchanged facts give unchanged choices (FC-24)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def _backend_value(name, value, percent):
