@@ -230,6 +230,14 @@ def test_soft_limit_equal_to_usage_counts_as_over():
     assert [row["state"] for row in sel.report()] == ["over-soft-limit", "candidate", "over-soft-limit"]
 
 
+def test_soft_limit_exactly_reached_by_all_counts_as_all_over():
+    """A candidate exactly at the limit does not switch the limit on (usage >= L is over)."""
+    table = collections.OrderedDict([("at40", Usage(400, 1000, 1)), ("at30", Usage(300, 1000, 2))])
+    assert selection(table, mode="freespace-most", soft_usage_limit=60).select() == "at40"
+    delta = selection(table, mode="freespace-percent-weighted-delta", soft_usage_limit=60).chances()
+    assert rounded(delta) == {"at40": round(10.5 / 11 * 100, 2), "at30": round(0.5 / 11 * 100, 2)}
+
+
 def test_soft_limit_ignored_when_every_candidate_is_over():
     table = collections.OrderedDict([("a", Usage(100, 1000, 1)), ("b", Usage(200, 1000, 2))])
     assert selection(table, mode="freespace-most", soft_usage_limit=50).select() == "b"
