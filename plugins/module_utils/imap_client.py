@@ -25,6 +25,8 @@ FREESPACE_ENTRIES = (ANNOTATION_NS + "freespace", ANNOTATION_NS + "freespace/tot
 imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
+PIPELINE_WINDOW = 256   # commands in flight; responses of this many fit in socket buffers
+LOOKUP_BATCH = 500      # mailbox names per LIST command
 _PARTITION_ATOM = re.compile(r"^[A-Za-z0-9_.:-]+(![A-Za-z0-9_-]+)?$")
 
 
@@ -210,36 +212,113 @@ class CyrusImapConnection(object):
 
     # -- queries ----------------------------------------------------------
 
-    def existing(self, names):
-        """The subset of ``names`` that exist (one LIST per name; no wildcards allowed)."""
-        found = set()
+    def capabilities(self):
+        return set(_text(c).upper() for c in getattr(self.imap, "capabilities", ()))
+
+    def pipeline(self, commands, window=PIPELINE_WINDOW):
+        """Send (name, args...) commands with up to ``window`` in flight; results in order.
+
+        Each result is (typ, text, untagged): the tagged status, its text, and the
+        untagged responses (type -> lines) that arrived while that command completed.
+        """
+        results = []
+        current = None
+        try:
+            for start in range(0, len(commands), window):
+                chunk = commands[start:start + window]
+                tags = []
+                for command in chunk:
+                    current = command[0]
+                    tags.append((current, self.imap._command(*command)))
+                for current, tag in tags:
+                    try:
+                        typ, data = self.imap._command_complete(current, tag)
+                    except imaplib.IMAP4.abort:
+                        raise
+                    except imaplib.IMAP4.error as exc:
+                        typ, data = "BAD", [str(exc).encode()]
+                    untagged = dict(self.imap.untagged_responses)
+                    self.imap.untagged_responses.clear()
+                    text = self._safe(b" ".join(d for d in data if isinstance(d, bytes)))
+                    results.append((typ, text, untagged))
+        except imaplib.IMAP4.abort as exc:
+            raise ImapError("connection to %s:%s lost during %s: %s" % (self.host, self.port, current, self._safe(exc)))
+        except (OSError, socket.timeout) as exc:
+            raise ImapError("connection to %s:%s failed during %s: %s" % (self.host, self.port, current, exc))
+        return results
+
+    def lookup(self, names):
+        """Which of ``names`` exist, with the (partition, server) the server reports.
+
+        With LIST-METADATA (Cyrus 3.x) this is one LIST per LOOKUP_BATCH names;
+        otherwise one pipelined LIST and GETMETADATA per name.
+        """
         for name in names:
             if "*" in name or "%" in name:
                 raise ImapError("mailbox name %r contains an IMAP wildcard" % name)
-            typ, data = self._command("LIST", '""', encode_mailbox_name(name))
-            _, data = self._untagged(typ, data, "LIST")
-            for line in _tokens(data):
-                match = re.search(r'\)\s+(?:"."|NIL)\s+(.*)$', line)
-                if match:
-                    listed = re.match(_QUOTED_OR_ATOM, match.group(1).strip())
-                    if listed and decode_mailbox_name(_unquote(listed) or "") == name:
-                        found.add(name)
+        found = {}
+        if "LIST-METADATA" in self.capabilities() and "LIST-EXTENDED" in self.capabilities():
+            commands = []
+            for start in range(0, len(names), LOOKUP_BATCH):
+                patterns = "(" + " ".join(encode_mailbox_name(n) for n in names[start:start + LOOKUP_BATCH]) + ")"
+                commands.append(("LIST", '""', patterns, "RETURN",
+                                 "(METADATA (%s %s))" % (PARTITION_ENTRY, SERVER_ENTRY)))
+            for typ, text, untagged in self.pipeline(commands):
+                if typ != "OK":
+                    raise ImapError("LIST failed: %s" % text)
+                for name in self._listed_names(untagged.get("LIST")):
+                    found[name] = (None, None)
+                for name, values in self._metadata_lines(untagged.get("METADATA")):
+                    if name in found:
+                        found[name] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
+            return found
+        results = self.pipeline([("LIST", '""', encode_mailbox_name(n)) for n in names])
+        for name, (typ, text, untagged) in zip(names, results):
+            if name in self._listed_names(untagged.get("LIST")):
+                found[name] = (None, None)
+        existing = [n for n in names if n in found]
+        metadata = self.pipeline([("GETMETADATA", encode_mailbox_name(n), "(%s %s)" % (PARTITION_ENTRY, SERVER_ENTRY))
+                                  for n in existing])
+        for name, (typ, text, untagged) in zip(existing, metadata):
+            for listed, values in self._metadata_lines(untagged.get("METADATA")):
+                if listed == name:
+                    found[name] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
         return found
+
+    @staticmethod
+    def _listed_names(data):
+        names = []
+        for line in _tokens(data):
+            match = re.search(r'\)\s+(?:"(?:[^"\\]|\\.)"|NIL)\s+(.*)$', line)
+            if match:
+                listed = re.match(_QUOTED_OR_ATOM, match.group(1).strip())
+                if listed:
+                    names.append(decode_mailbox_name(_unquote(listed) or ""))
+        return names
+
+    @staticmethod
+    def _metadata_lines(data):
+        for line in _tokens(data):
+            head = re.match(_QUOTED_OR_ATOM, line.strip())
+            if not head or "(" not in line:
+                continue
+            body = line[line.find("(", head.end()) + 1: line.rfind(")")]
+            tokens = [_unquote(m) for m in re.finditer(_QUOTED_OR_ATOM, body)]
+            yield decode_mailbox_name(_unquote(head) or ""), dict(zip(tokens[0::2], tokens[1::2]))
+
+    def existing(self, names):
+        """The subset of ``names`` that exist."""
+        return set(self.lookup(list(names)))
 
     def metadata(self, mailbox, entries):
         """GETMETADATA: dict entry -> value (None for NIL) for one mailbox ('' for the server)."""
-        typ, data = self._command("GETMETADATA", encode_mailbox_name(mailbox) if mailbox else '""',
-                                  "(" + " ".join(entries) + ")")
+        typ, text, untagged = self.pipeline([("GETMETADATA", encode_mailbox_name(mailbox) if mailbox else '""',
+                                              "(" + " ".join(entries) + ")")])[0]
         if typ != "OK":
-            raise ImapError("GETMETADATA %r failed: %s" % (mailbox, self._safe(b" ".join(
-                d for d in data if isinstance(d, bytes)))))
-        _, data = self._untagged(typ, data, "METADATA")
+            raise ImapError("GETMETADATA %r failed: %s" % (mailbox, text))
         values = {}
-        for line in _tokens(data):
-            body = line[line.find("(") + 1: line.rfind(")")] if "(" in line else ""
-            tokens = [_unquote(m) for m in re.finditer(_QUOTED_OR_ATOM, body)]
-            for key, value in zip(tokens[0::2], tokens[1::2]):
-                values[key] = value
+        for _, found in self._metadata_lines(untagged.get("METADATA")):
+            values.update(found)
         return values
 
     def partition_of(self, mailbox):
@@ -247,39 +326,58 @@ class CyrusImapConnection(object):
         values = self.metadata(mailbox, (PARTITION_ENTRY, SERVER_ENTRY))
         return values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY)
 
+    def quotas(self, roots):
+        """Storage limit in KiB of each quota root (None when it has none), pipelined."""
+        limits = {}
+        for root, (typ, text, untagged) in zip(roots, self.pipeline(
+                [("GETQUOTA", encode_mailbox_name(root)) for root in roots])):
+            limits[root] = None
+            for line in _tokens(untagged.get("QUOTA")) if typ == "OK" else ():
+                match = re.search(r"STORAGE\s+\d+\s+(\d+)", line, re.IGNORECASE)
+                if match:
+                    limits[root] = int(match.group(1))
+        return limits
+
     def quota(self, root):
-        """Storage limit in KiB of a quota root, or None when it has none."""
-        typ, data = self._command("GETQUOTA", encode_mailbox_name(root))
-        if typ != "OK":
-            return None
-        _, data = self._untagged(typ, data, "QUOTA")
-        for line in _tokens(data):
-            match = re.search(r"STORAGE\s+\d+\s+(\d+)", line, re.IGNORECASE)
-            if match:
-                return int(match.group(1))
-        return None
+        return self.quotas([root])[root]
 
     # -- changes (recorded) ---------------------------------------------------
 
     def command_text(self, name, *args):
         return " ".join((name,) + args)
 
-    def create(self, mailbox, partition=None):
+    def create_command(self, mailbox, partition=None):
         args = [encode_mailbox_name(mailbox)]
         if partition:
             if not _PARTITION_ATOM.match(partition):
                 raise ImapError("invalid partition %r for %s: use a bare name or server!partition"
                                 % (partition, mailbox))
             args.append(partition)
-        self._change("CREATE", *args)
+        return ("CREATE",) + tuple(args)
+
+    def set_quota_command(self, root, storage_kib):
+        return ("SETQUOTA", encode_mailbox_name(root), "(STORAGE %d)" % int(storage_kib))
+
+    def create(self, mailbox, partition=None):
+        self.change([self.create_command(mailbox, partition)], stop_on_error=True)
 
     def set_quota(self, root, storage_kib):
-        self._change("SETQUOTA", encode_mailbox_name(root), "(STORAGE %d)" % int(storage_kib))
+        self.change([self.set_quota_command(root, storage_kib)], stop_on_error=True)
 
-    def _change(self, name, *args):
-        typ, data = self._command(name, *args)
-        text = self.command_text(name, *args)
-        if typ != "OK":
-            detail = self._safe(b" ".join(d for d in data if isinstance(d, bytes)))
-            raise ImapError("%s failed: %s" % (text, detail or typ))
-        self.commands.append(text)
+    def change(self, commands, stop_on_error=False):
+        """Send state-changing commands (pipelined); record the ones that succeeded.
+
+        Returns a list of error messages, None for each command that succeeded.
+        """
+        errors = []
+        for command, (typ, text, _) in zip(commands, self.pipeline(commands)):
+            rendered = self.command_text(*command)
+            if typ == "OK":
+                self.commands.append(rendered)
+                errors.append(None)
+            else:
+                errors.append("%s failed: %s" % (rendered, text or typ))
+        failed = [e for e in errors if e]
+        if failed and stop_on_error:
+            raise ImapError(failed[0])
+        return errors

@@ -115,6 +115,12 @@ mailboxes:
     server: {description: Backend as a frontend reports it (null on a backend)., type: str, returned: always}
     subfolders_created: {description: Subfolders created (or to be created)., type: list, elements: str, returned: always}
     quota: {description: Storage quota in KiB after the run, null if none., type: int, returned: always}
+    error: {description: Why this mailbox could not be created or changed; its subfolders and quota were then not sent., type: str, returned: on failure}
+failed:
+  description: Names of the mailboxes that failed (the module fails when this is not empty).
+  returned: on failure
+  type: list
+  elements: str
 imap_commands:
   description: The state-changing IMAP commands sent (in check mode, that would be sent). Never LOGIN.
   returned: always
@@ -195,62 +201,86 @@ def normalise_requests(params):
 
 
 class CyrusMailboxes(object):
-    """The requested mailboxes on one server: read state, plan, apply, report."""
+    """The requested mailboxes on one server: read state, plan, apply, report.
+
+    Commands are pipelined. Parents are created before any subfolder is sent,
+    and subfolders only below parents that exist: Cyrus would otherwise create
+    a missing parent itself, on a partition of its own choosing.
+    """
 
     def __init__(self, connection, specs):
         self.connection = connection
         self.separator = connection.separator
         self.requests = [MailboxRequest(spec, self.separator) for spec in specs]
+        self.errors = {}
         names = [r.name for r in self.requests] + [s for r in self.requests for s in r.subfolders]
-        existing = connection.existing(names)
+        self.found_before = connection.lookup(names)
         for request in self.requests:
-            request.existed = request.name in existing
-            request.missing_subfolders = [s for s in request.subfolders if s not in existing]
-            if request.existed and request.quota is not None:
-                request.quota_before = connection.quota(request.name)
+            request.existed = request.name in self.found_before
+            request.missing_subfolders = [s for s in request.subfolders if s not in self.found_before]
+        with_quota = [r.name for r in self.requests if r.existed and r.quota is not None]
+        before = connection.quotas(with_quota) if with_quota else {}
+        for request in self.requests:
+            request.quota_before = before.get(request.name)
+
+    def _quota_due(self, request):
+        return request.quota is not None and request.quota != request.quota_before
+
+    def _phases(self):
+        """Commands in the order they are sent: parents, then subfolders and quotas."""
+        conn = self.connection
+        parents = [(r, conn.create_command(r.name, r.create_target())) for r in self.requests if not r.existed]
+        children = []
+        for request in self.requests:
+            children.extend((request, conn.create_command(sub)) for sub in request.missing_subfolders)
+            if self._quota_due(request):
+                children.append((request, conn.set_quota_command(request.name, request.quota)))
+        return parents, children
 
     def planned_commands(self):
-        commands = []
-        for request in self.requests:
-            if not request.existed:
-                target = request.create_target()
-                commands.append(self.connection.command_text(
-                    "CREATE", encode_mailbox_name(request.name), *([target] if target else [])))
-            for sub in request.missing_subfolders:
-                commands.append(self.connection.command_text("CREATE", encode_mailbox_name(sub)))
-            if request.quota is not None and request.quota != request.quota_before:
-                commands.append(self.connection.command_text(
-                    "SETQUOTA", encode_mailbox_name(request.name), "(STORAGE %d)" % request.quota))
-        return commands
+        parents, children = self._phases()
+        return [self.connection.command_text(*command) for _, command in parents + children]
 
     def apply(self):
-        for request in self.requests:
-            if not request.existed:
-                self.connection.create(request.name, request.create_target())
-            for sub in request.missing_subfolders:
-                self.connection.create(sub)
-            if request.quota is not None and request.quota != request.quota_before:
-                self.connection.set_quota(request.name, request.quota)
+        parents, children = self._phases()
+        for (request, _), error in zip(parents, self.connection.change([c for _, c in parents])):
+            if error:
+                self.errors[request.name] = error
+        children = [(r, c) for r, c in children if r.name not in self.errors]
+        for (request, _), error in zip(children, self.connection.change([c for _, c in children])):
+            if error:
+                self.errors.setdefault(request.name, error)
 
     def report(self, check_mode):
+        if check_mode:
+            found = self.found_before
+        else:
+            found = self.connection.lookup([r.name for r in self.requests])
+        with_quota = [r.name for r in self.requests if r.quota is None and r.name in found and not check_mode]
+        read_quotas = self.connection.quotas(with_quota) if with_quota else {}
         results = []
         for request in self.requests:
             if check_mode and not request.existed:
                 partition, server = request.partition, request.server
             else:
-                partition, server = self.connection.partition_of(request.name)
-            quota = request.quota if request.quota is not None else (
-                None if check_mode and not request.existed else self.connection.quota(request.name))
-            entry = dict(name=request.name, created=not request.existed, existed=request.existed,
-                         partition=partition, server=server,
-                         subfolders_created=list(request.missing_subfolders), quota=quota)
+                partition, server = found.get(request.name, (None, None))
+            quota = request.quota if request.quota is not None else read_quotas.get(request.name)
+            if request.name in self.errors:
+                quota = None if request.quota_before is None else request.quota_before
+            entry = dict(name=request.name, created=not request.existed and request.name in found or
+                         (check_mode and not request.existed),
+                         existed=request.existed, partition=partition, server=server,
+                         subfolders_created=[] if request.name in self.errors and not request.existed
+                         else list(request.missing_subfolders), quota=quota)
+            if request.name in self.errors:
+                entry["error"] = self.errors[request.name]
             if request.user:
                 entry["user"] = request.user
             results.append(entry)
         return results
 
     def diff(self, results):
-        before = [r["name"] + "\n" for r in self.requests if r.existed]
+        before = [r.name + "\n" for r in self.requests if r.existed]
         before += [s + "\n" for r in self.requests for s in r.subfolders if s not in r.missing_subfolders]
         after = ["%s (partition %s)\n" % (r["name"], r["partition"] or "chosen by Cyrus") for r in results]
         after += [s + "\n" for r in self.requests for s in r.subfolders]
@@ -289,6 +319,11 @@ def main():
         result["mailboxes"] = mailboxes.report(module.check_mode)
         if module._diff:
             result["diff"] = mailboxes.diff(result["mailboxes"])
+        if mailboxes.errors:
+            failed = sorted(mailboxes.errors)
+            module.fail_json(msg="%d of %d mailboxes failed (nothing else was changed for them): %s" % (
+                len(failed), len(mailboxes.requests), "; ".join(mailboxes.errors[n] for n in failed[:5])
+                + (" ..." if len(failed) > 5 else "")), failed=failed, **result)
     except ImapError as exc:
         result["changed"] = bool(connection.commands)
         module.fail_json(msg=str(exc), **result)

@@ -62,9 +62,11 @@ subfolders: [Sent, Trash]
 def test_mailbox_module_check_then_run_then_rerun(tmp_path, lab):
     check = run_mailbox(tmp_path, lab, ALICE_BOB, check=True)
     assert check["changed"] is True
-    planned = ['CREATE "user.alice" p3', 'CREATE "user.alice.Sent"', 'CREATE "user.alice.Trash"',
-               'SETQUOTA "user.alice" (STORAGE 2048)',
-               'CREATE "user.bob"', 'CREATE "user.bob.Sent"', 'CREATE "user.bob.Trash"']
+    # every parent first, then subfolders and quotas (a subfolder sent before its parent
+    # exists would make Cyrus create the parent on a partition of its own choosing)
+    planned = ['CREATE "user.alice" p3', 'CREATE "user.bob"',
+               'CREATE "user.alice.Sent"', 'CREATE "user.alice.Trash"', 'SETQUOTA "user.alice" (STORAGE 2048)',
+               'CREATE "user.bob.Sent"', 'CREATE "user.bob.Trash"']
     assert check["imap_commands"] == planned
     with lab.imap() as conn:
         typ, data = conn.list('""', '"user.*"')
@@ -241,3 +243,23 @@ def table_rows(stdout):
     for match in re.finditer(r'^\s*"(\S+)\s+(\S+)\s+(\S+)\s+(created|existed)"', stdout, re.MULTILINE):
         rows[match.group(1)] = match.group(2)
     return rows
+
+
+def test_one_failing_mailbox_leaves_no_half_created_user(tmp_path, lab):
+    proc = run_mailbox(tmp_path / "1", lab, """
+mailboxes:
+  - {user: ok1}
+  - {user: broken, partition: nosuch}
+  - {user: ok2, partition: p2}
+subfolders: [Sent]
+""", expect_ok=False)
+    assert proc.returncode != 0
+    assert "1 of 3 mailboxes failed" in proc.stdout
+    assert 'CREATE "user.broken" nosuch failed' in proc.stdout
+    with lab.imap() as conn:
+        typ, data = conn.list('""', '"user.*"')
+    listed = sorted(line.decode().split()[-1] for line in data)
+    # the others are complete; neither user.broken nor its subfolder exists
+    assert listed == ["user.ok1", "user.ok1.Sent", "user.ok2", "user.ok2.Sent"]
+    again = run_mailbox(tmp_path / "2", lab, "mailboxes: [{user: ok1}, {user: ok2}]\nsubfolders: [Sent]")
+    assert again["changed"] is False and again["imap_commands"] == []
