@@ -25,9 +25,10 @@ def users_from_csv(text, source="CSV"):
 
 def placement_plan(users, facts, placement="collection", quota=None, mode=None, exclude=None,
                    soft_usage_limit=None, usage_reinit=None, on_unmeasurable="fail", seed=None,
-                   unmounted="exclude", use_defaultpartition=True):
+                   unmounted="exclude", use_defaultpartition=True, expected_mailbox_kib=None):
     return _engine_call(
         "placement_plan", onboarding.placement_plan, users, facts, placement=placement, default_quota=quota,
+        expected_mailbox_kib=expected_mailbox_kib,
         mode=mode, exclude=exclude, soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit,
         on_unmeasurable=on_unmeasurable, seed=seed, unmounted=unmounted,
         use_defaultpartition=use_defaultpartition)

@@ -21,10 +21,10 @@ def _engine_call(filter_name, function, *args, **kwargs):
 
 def select_partition(facts, settings=None, count=None, mode=None, exclude=None, soft_usage_limit=None,
                      usage_reinit=None, on_unmeasurable="fail", seed=None, unmounted="exclude",
-                     use_defaultpartition=True):
+                     use_defaultpartition=True, expected_mailbox_kib=None):
     names, _warnings = _engine_call(
         "select_partition", placement.choose_partitions, facts, settings=settings, count=count,
-        use_defaultpartition=use_defaultpartition, mode=mode, exclude=exclude,
+        use_defaultpartition=use_defaultpartition, expected_mailbox_kib=expected_mailbox_kib, mode=mode, exclude=exclude,
         soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit, on_unmeasurable=on_unmeasurable,
         seed=seed, unmounted=unmounted)
     return names if count is not None else names[0]
@@ -37,7 +37,7 @@ def select_backend(backends, settings=None, count=None, serverlist=None, mode=No
         soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit, on_unmeasurable=on_unmeasurable,
         seed=seed, settings=settings)
     chosen = []
-    for _ in range(1 if count is None else int(count)):
+    for _selection in range(1 if count is None else int(count)):
         name = _engine_call("select_backend", selection.select)
         if name is None:
             raise AnsibleFilterError("select_backend: no backend can be chosen (%s)" % ", ".join(

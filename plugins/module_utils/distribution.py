@@ -14,12 +14,14 @@ Public API (stable): ``Usage``, ``kib_from_statvfs``, ``SelectionList``,
 ``SelectionError``, ``UnmeasurableError``.
 """
 
+import array
 import bisect
 import copy
 import hashlib
 import random
 import re
 import struct
+import sys
 from collections import OrderedDict, namedtuple
 
 SELECT_MODES = (
@@ -112,18 +114,51 @@ def parse_freespace_value(value):
 def stable_rand(seed):
     """A ``rand()`` stand-in that gives the same 31-bit stream for a seed on every Python 3.
 
-    sha256 over the seed text and a counter: unlike ``random.Random(seed)``,
-    this does not depend on the interpreter's hashing or generator version.
+    The stream is SHAKE-256 of the seed text and a block number, read as big-endian
+    32-bit words with the top bit cleared: unlike ``random.Random(seed)`` it does
+    not depend on the interpreter. The callable also has ``many(n)`` for bulk draws
+    (the same values n calls would return).
     """
-    seed_bytes = str(seed).encode("utf-8")
-    state = {"counter": 0}
+    return _StableRand(seed)
 
-    def draw():
-        digest = hashlib.sha256(seed_bytes + b"\0" + str(state["counter"]).encode("ascii")).digest()
-        state["counter"] += 1
-        return struct.unpack(">I", digest[:4])[0] & 0x7FFFFFFF
 
-    return draw
+class _StableRand(object):
+    BLOCK_VALUES = 1024
+
+    def __init__(self, seed):
+        self._seed = str(seed).encode("utf-8") + b"\0"
+        self._block = 0
+        self._values = []
+        self._position = 0
+
+    def _refill(self):
+        raw = hashlib.shake_256(self._seed + str(self._block).encode("ascii")).digest(4 * self.BLOCK_VALUES)
+        self._block += 1
+        words = array.array("I")
+        if words.itemsize != 4:  # pragma: no cover - platforms with a 2- or 8-byte int
+            self._values = [v & 0x7FFFFFFF for v in struct.unpack(">%dI" % self.BLOCK_VALUES, raw)]
+        else:
+            words.frombytes(raw)
+            if sys.byteorder == "little":
+                words.byteswap()
+            self._values = [v & 0x7FFFFFFF for v in words]
+        self._position = 0
+
+    def __call__(self):
+        if self._position >= len(self._values):
+            self._refill()
+        self._position += 1
+        return self._values[self._position - 1]
+
+    def many(self, count):
+        drawn = []
+        while len(drawn) < count:
+            if self._position >= len(self._values):
+                self._refill()
+            take = min(count - len(drawn), len(self._values) - self._position)
+            drawn.extend(self._values[self._position:self._position + take])
+            self._position += take
+        return drawn
 
 
 def _system_rand():
@@ -366,6 +401,56 @@ class SelectionList(object):
         if self.mode in _WEIGHTED_MODES:
             return plan.weighted_index(100.0 * (self._rand() / float(RAND_RANGE)))
         return plan.best_index
+
+    def select_many(self, count):
+        """``count`` selections, exactly those ``count`` calls of ``select()`` make.
+
+        Between two measurements nothing changes, so those stretches are drawn in
+        bulk (one ``rand()`` per selection where Cyrus draws, none in the *-most
+        modes). Returns a list of names (None where nothing could be chosen).
+        """
+        names = []
+        while len(names) < count:
+            index = self.select_index()
+            names.append(None if index < 0 else self._items[index].name)
+            remaining = count - len(names)
+            if self.usage_reinit > 0:
+                remaining = min(remaining, self.usage_reinit - self._reinit_counter)
+            if remaining <= 0 or not self._items:
+                continue
+            plan = self._current_plan()
+            self._reinit_counter += remaining
+            if not plan.available_count:
+                names.extend([None] * remaining)
+            elif self.mode == "random" or self._force_random:
+                steps = self._walk_table(plan.available_count)
+                available = plan.available_count
+                names.extend(self._items[steps[r % available]].name if steps[r % available] >= 0 else None
+                             for r in self._draws(remaining))
+            elif self.mode in _WEIGHTED_MODES:
+                cumulative, fallback, last = plan.cumulative, plan.fallback, len(plan.cumulative) - 1
+                chosen = [fallback[min(bisect.bisect_right(cumulative, 100.0 * (r / float(RAND_RANGE))), last)]
+                          for r in self._draws(remaining)]
+                names.extend(self._items[i].name if i >= 0 else None for i in chosen)
+            else:
+                best = plan.best_index
+                names.extend([self._items[best].name if best >= 0 else None] * remaining)
+        return names
+
+    def _draws(self, count):
+        many = getattr(self._rand, "many", None)
+        return many(count) if many is not None else [self._rand() for _ in range(count)]
+
+    def _walk_table(self, available):
+        """Index reached by Cyrus's walk for each residue 0..available-1 (-1 past the end)."""
+        table = [0]
+        index = 0
+        for _ in range(available - 1):
+            index += 1
+            while index < len(self._items) and self._items[index].quota == 0.0:
+                index += 1
+            table.append(index if index < len(self._items) else -1)
+        return table
 
     def _random_walk(self, steps):
         # Cyrus starts at the first item and steps over zero-weight items

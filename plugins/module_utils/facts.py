@@ -227,13 +227,19 @@ def _split_facts(facts, settings):
                          "or the cyrus_partitions list, got %s" % type(facts).__name__)
 
 
-def choose_partitions(facts, settings=None, count=None, use_defaultpartition=True, **options):
+def choose_partitions(facts, settings=None, count=None, use_defaultpartition=True, expected_mailbox_kib=None,
+                      **options):
     """Where new mailboxes go on a backend, as spec §2-§4 say: (names, warnings).
 
     ``count`` selections are made from one list, as one Cyrus process making
     ``count`` CREATEs would (None: one, returned as a one-element list).
     ``defaultpartition``, when set and ``use_defaultpartition``, wins and no
     mode runs.
+
+    ``expected_mailbox_kib`` (opt-in, not Cyrus): each placed mailbox is
+    assumed to use that much, so the partitions are re-measured with it
+    subtracted before every selection and a batch spreads as the space will
+    really be used. Costs O(count x partitions).
     """
     partitions, settings = _split_facts(facts, settings)
     settings = settings or {}
@@ -247,13 +253,31 @@ def choose_partitions(facts, settings=None, count=None, use_defaultpartition=Tru
             raise SelectionError("defaultpartition %r has no partition-%s entry (partitions: %s)"
                                  % (default, default, ", ".join(known) or "none"))
         return [default] * how_many, ["defaultpartition %s is set: selection modes are not used" % default]
+    if expected_mailbox_kib:
+        return _choose_with_expected_usage(partitions, settings, how_many, _integer(
+            "expected_mailbox_kib", expected_mailbox_kib, None), options)
     selection = partition_selection(partitions, settings, **options)
+    chosen = selection.select_many(how_many)
+    if None in chosen:
+        raise SelectionError(_nothing_to_choose(selection))
+    return chosen, selection.warnings
+
+
+def _choose_with_expected_usage(partitions, settings, how_many, expected_kib, options):
+    if expected_kib < 0:
+        raise SelectionError("expected_mailbox_kib must not be negative, got %d" % expected_kib)
+    planned = [dict(p) for p in partitions]
+    by_name = dict((p.get("name"), p) for p in planned)
+    options = dict(options, usage_reinit=1)
+    selection = partition_selection(planned, settings, **options)
     chosen = []
-    for _ in range(how_many):
+    for _step in range(how_many):
         name = selection.select()
         if name is None:
             raise SelectionError(_nothing_to_choose(selection))
         chosen.append(name)
+        fact = by_name[name]
+        fact["available_kib"] = max(0, fact["available_kib"] - expected_kib)
     return chosen, selection.warnings
 
 

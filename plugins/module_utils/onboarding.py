@@ -73,7 +73,7 @@ def users_from_csv(text, source="CSV"):
     return users
 
 
-def placement_plan(users, facts, placement="collection", default_quota=None, **options):
+def placement_plan(users, facts, placement="collection", default_quota=None, expected_mailbox_kib=None, **options):
     """Mailbox requests for the mailbox module: one dict per user, partition chosen by the engine.
 
     ``placement='collection'`` chooses with the engine (one selection list for
@@ -86,7 +86,8 @@ def placement_plan(users, facts, placement="collection", default_quota=None, **o
     needing = [u for u in users if "partition" not in u]
     chosen = []
     if placement == "collection" and needing:
-        chosen, _ = choose_partitions(facts, count=len(needing), **options)
+        chosen, _warnings = choose_partitions(facts, count=len(needing), expected_mailbox_kib=expected_mailbox_kib,
+                                              **options)
     picks = iter(chosen)
     plan = []
     for user in users:

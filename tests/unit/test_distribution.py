@@ -505,11 +505,25 @@ def test_parse_freespace_value():
 
 # -- reproducible randomness ----------------------------------------------------------
 
-def test_stable_rand_is_sha256_of_seed_and_counter():
+def expected_stream(seed, count):
+    """The documented stream: SHAKE-256(seed NUL block), big-endian 32-bit words, top bit cleared."""
+    values, block = [], 0
+    while len(values) < count:
+        raw = hashlib.shake_256(seed.encode() + b"\0" + str(block).encode()).digest(4096)
+        values.extend(v & 0x7FFFFFFF for v in struct.unpack(">1024I", raw))
+        block += 1
+    return values[:count]
+
+
+def test_stable_rand_is_the_documented_shake256_stream():
     draw = d.stable_rand("mx1.example.test")
-    for counter in range(3):
-        digest = hashlib.sha256(b"mx1.example.test\0" + str(counter).encode()).digest()
-        assert draw() == struct.unpack(">I", digest[:4])[0] & 0x7FFFFFFF
+    assert [draw() for _ in range(1030)] == expected_stream("mx1.example.test", 1030)
+
+
+def test_stable_rand_many_continues_the_same_stream():
+    one, bulk = d.stable_rand("s"), d.stable_rand("s")
+    sequential = [one() for _ in range(3000)]
+    assert bulk.many(5) + [bulk() for _ in range(10)] + bulk.many(2985) == sequential
 
 
 def test_stable_rand_same_seed_same_choices():

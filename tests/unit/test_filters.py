@@ -158,3 +158,16 @@ def test_users_from_csv_reads_optional_columns():
     text = "user, quota ,partition\r\nalice,1024,p1\r\n\r\nbob,,\r\n"
     assert onboarding_filters.users_from_csv(text) == [
         {"user": "alice", "quota": 1024, "partition": "p1"}, {"user": "bob"}]
+
+
+def test_expected_mailbox_size_spreads_a_batch_as_space_would_be_used():
+    """FC-19's layout: without it 1000 users pile onto p1; with 1 GB each they spread so that
+    every partition ends with about the same free space (500+490+300-1000)/3 GB."""
+    layout = [part("p1", 500, 1000, 1), part("p2", 490, 1000, 2), part("p3", 300, 1000, 3)]
+    piled = placement.select_partition(facts(layout), count=1000)
+    assert set(piled) == {"p1"}
+    spread = placement.select_partition(facts(layout), count=1000, expected_mailbox_kib=GIB)
+    final_free = (500 + 490 + 300 - 1000) / 3.0
+    for name, start in (("p1", 500), ("p2", 490), ("p3", 300)):
+        assert abs(spread.count(name) - (start - final_free)) <= 1, (name, spread.count(name))
+    assert spread[:10] == ["p1"] * 10  # p1 first has to come down to p2's 490 GB
