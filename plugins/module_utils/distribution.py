@@ -79,8 +79,12 @@ def kib_from_statvfs(st):
     """Cyrus's arithmetic on a ``statvfs`` result (spec §3).
 
     f_bavail (not f_bfree) and f_frsize (not f_bsize), scaled to KiB in double
-    precision and truncated; the id is f_fsid (not st_dev).
+    precision and truncated; the id is f_fsid (not st_dev). A filesystem reporting
+    0 blocks gets (0, 0, id 0): Cyrus stops filling its entry before the id, so in the
+    ``*-most`` modes it is a "duplicate" of any earlier filesystem whose f_fsid is 0.
     """
+    if not st.f_blocks > 0:
+        return Usage(0, 0, 0)
     scale = st.f_frsize / 1024.0
     return Usage(int(st.f_bavail * scale), int(st.f_blocks * scale), getattr(st, "f_fsid", None))
 

@@ -66,6 +66,28 @@ def test_kib_from_statvfs_truncates_sub_kib_blocks():
     assert (usage.available_kib, usage.total_kib) == (1, 500)
 
 
+def test_kib_from_statvfs_zero_blocks_has_id_0_like_cyrus():
+    # partlist.c returns before setting the id when f_blocks <= 0; the real server (shim
+    # differential test fsid-zero-then-total-0) then counts such a filesystem as a
+    # duplicate of an earlier one whose f_fsid is 0, and does not fall back to random
+    st = StatvfsResult(f_bsize=4096, f_frsize=4096, f_blocks=0, f_bfree=0, f_bavail=0, f_fsid=0x77)
+    assert d.kib_from_statvfs(st) == Usage(0, 0, 0)
+    # 0 KiB after truncation but blocks > 0: Cyrus keeps the filesystem's id
+    half = StatvfsResult(f_bsize=512, f_frsize=512, f_blocks=1, f_bfree=1, f_bavail=1, f_fsid=0x88)
+    assert d.kib_from_statvfs(half) == Usage(0, 0, 0x88)
+    figures = {"zero": st, "first": StatvfsResult(4096, 4096, 1000, 800, 800, 0),
+               "third": StatvfsResult(4096, 4096, 1000, 500, 500, 5)}
+    measured = []
+
+    def measure(name):
+        measured.append(name)
+        return d.kib_from_statvfs(figures[name])
+
+    selection = SelectionList(["first", "zero", "third"], measure, mode="freespace-most")
+    assert selection.chances() == {"first": 100.0, "zero": 0.0, "third": 0.0}
+    assert measured == ["first", "zero", "third"]
+
+
 def test_kib_from_statvfs_matches_os_statvfs_of_this_machine():
     st = os.statvfs("/")
     usage = d.kib_from_statvfs(st)
