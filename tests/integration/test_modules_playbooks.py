@@ -263,3 +263,16 @@ subfolders: [Sent]
     assert listed == ["user.ok1", "user.ok1.Sent", "user.ok2", "user.ok2.Sent"]
     again = run_mailbox(tmp_path / "2", lab, "mailboxes: [{user: ok1}, {user: ok2}]\nsubfolders: [Sent]")
     assert again["changed"] is False and again["imap_commands"] == []
+
+
+def test_onboarding_in_batches_shows_progress(tmp_path, lab):
+    inventory = write_inventory(str(tmp_path), lab)
+    users = '{"onboard_users": ["b1", "b2", "b3", "b4", "b5"], "onboard_users_csv": "", "onboard_batch_size": 2}'
+    proc = run_playbook(os.path.join(REPO_ROOT, "playbooks", "onboard.yml"), inventory, "-e", users)
+    assert proc.returncode == 0, proc.stdout
+    progress = re.findall(r"(\d+)/5 users done", proc.stdout)
+    assert progress == ["2", "4", "5"]
+    assert re.search(r"5/5 users done, 4 IMAP changes in this batch, [\d.]+ users/s", proc.stdout)
+    table = table_rows(proc.stdout)
+    assert sorted(table) == ["b1", "b2", "b3", "b4", "b5"]
+    assert all(lab.partition_of("user." + user) == partition for user, partition in table.items())
