@@ -27,6 +27,10 @@ imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 PIPELINE_WINDOW = 256   # commands in flight; responses of this many fit in socket buffers
 LOOKUP_BATCH = 500      # mailbox names per LIST command
+# OpenSSL X509_V_ERR_* codes, for messages that say what was wrong with a certificate
+_HOSTNAME_MISMATCH = (62, 63, 64)   # host name, e-mail, IP address mismatch
+_UNTRUSTED_ISSUER = (2, 18, 19, 20, 21)  # unknown issuer, self-signed, chain without a trusted root
+_TIME_INVALID = (9, 10)             # not yet valid, expired
 _PARTITION_ATOM = re.compile(r"^[A-Za-z0-9_.:-]+(![A-Za-z0-9_-]+)?$")
 
 
@@ -129,32 +133,66 @@ class CyrusImapConnection(object):
     # -- session ----------------------------------------------------------
 
     def _ssl_context(self):
-        context = ssl.create_default_context(cafile=self.ca_file)
+        """The TLS context: the system's CAs or ``ca_file``, host name check, TLS 1.2 or newer."""
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ImapError("cannot use ca_file %s: %s" % (self.ca_file, getattr(exc, "strerror", None) or exc))
+        if hasattr(ssl, "TLSVersion"):  # Python 3.7+
+            context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
         if not self.validate_certs:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+    def _certificate_error(self, where, exc):
+        """A message for a failed certificate check that says what was wrong and what to do."""
+        code = getattr(exc, "verify_code", None)
+        detail = getattr(exc, "verify_message", None) or str(exc)
+        if code in _HOSTNAME_MISMATCH or "mismatch" in detail.lower():
+            reason = "the certificate is not valid for host name %r" % self.host
+        elif code in _UNTRUSTED_ISSUER:
+            reason = "the certificate is not signed by a trusted CA"
+        elif code in _TIME_INVALID:
+            reason = "the certificate has expired or is not yet valid"
+        else:
+            reason = "the certificate was rejected"
+        return ("TLS certificate verification of IMAP server %s failed: %s (%s). Connect with the name "
+                "the certificate is issued for, give the CA that signed it with ca_file (now: %s), or "
+                "set validate_certs=false for a test server"
+                % (where, reason, detail, self.ca_file or "the system's CAs"))
 
     def connect(self):
         where = "%s:%s" % (self.host, self.port)
         if self.tls == "none" and not self.allow_cleartext_password and not is_loopback(self.host):
             raise ImapError("refusing to send the password in clear text to %s (not a loopback address): "
                             "use tls=starttls or tls=implicit, or set allow_cleartext_password" % where)
+        context = self._ssl_context() if self.tls != "none" else None
         try:
             if self.tls == "implicit":
-                self.imap = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=self._ssl_context(),
-                                              timeout=self.timeout)
+                self.imap = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=context, timeout=self.timeout)
             else:
                 self.imap = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
                 if self.tls == "starttls":
-                    self.imap.starttls(ssl_context=self._ssl_context())
+                    if "STARTTLS" not in self.capabilities():
+                        raise ImapError("IMAP server %s does not offer STARTTLS: use tls=implicit with its imaps "
+                                        "port, or configure TLS on the server" % where)
+                    self.imap.starttls(ssl_context=context)
+        except ImapError:
+            self._drop()
+            raise
         except ssl.SSLCertVerificationError as exc:
-            raise ImapError("TLS certificate of %s rejected: %s" % (where, exc.verify_message or exc))
+            self._drop()
+            raise ImapError(self._certificate_error(where, exc))
         except ssl.SSLError as exc:
-            raise ImapError("TLS with %s failed: %s" % (where, exc))
+            self._drop()
+            raise ImapError("TLS handshake with IMAP server %s failed: %s (is it speaking %s?)"
+                            % (where, exc, "implicit TLS" if self.tls == "implicit" else "STARTTLS"))
         except (socket.timeout, TimeoutError):
+            self._drop()
             raise ImapError("cannot connect to IMAP server %s: timed out after %s s" % (where, self.timeout))
         except (OSError, imaplib.IMAP4.error) as exc:
+            self._drop()
             raise ImapError("cannot connect to IMAP server %s: %s" % (where, getattr(exc, "strerror", None) or exc))
         try:
             self.imap.login(self.user, self._password)
@@ -165,6 +203,15 @@ class CyrusImapConnection(object):
             self.close()
             raise ImapError("connection to %s lost during login: %s" % (where, exc))
         return self
+
+    def _drop(self):
+        """Close a connection that never logged in (no LOGOUT)."""
+        if self.imap is not None:
+            try:
+                self.imap.shutdown()
+            except Exception:  # noqa: BLE001 - dropping anyway
+                pass
+            self.imap = None
 
     def _safe(self, value):
         text = _text(value)
@@ -205,7 +252,7 @@ class CyrusImapConnection(object):
         """Hierarchy separator reported by ``LIST "" ""`` ('.' or '/')."""
         if self._separator is None:
             typ, data = self._command("LIST", '""', '""')
-            _, data = self._untagged(typ, data, "LIST")
+            data = self._untagged(typ, data, "LIST")[1]
             match = re.search(r'\)\s+"(.)"', " ".join(_tokens(data)))
             self._separator = match.group(1) if match else "."
         return self._separator
@@ -317,7 +364,7 @@ class CyrusImapConnection(object):
         if typ != "OK":
             raise ImapError("GETMETADATA %r failed: %s" % (mailbox, text))
         values = {}
-        for _, found in self._metadata_lines(untagged.get("METADATA")):
+        for _mailbox, found in self._metadata_lines(untagged.get("METADATA")):
             values.update(found)
         return values
 
@@ -370,7 +417,7 @@ class CyrusImapConnection(object):
         Returns a list of error messages, None for each command that succeeded.
         """
         errors = []
-        for command, (typ, text, _) in zip(commands, self.pipeline(commands)):
+        for command, (typ, text, _untagged) in zip(commands, self.pipeline(commands)):
             rendered = self.command_text(*command)
             if typ == "OK":
                 self.commands.append(rendered)

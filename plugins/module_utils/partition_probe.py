@@ -72,7 +72,7 @@ def probe_paths(paths, timeout=DEFAULT_TIMEOUT):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        readable, _, _ = select.select(list(pending), [], [], remaining)
+        readable, _writable, _errors = select.select(list(pending), [], [], remaining)
         for fd in readable:
             path, pid, chunks = pending[fd]
             chunk = os.read(fd, 65536)
@@ -86,7 +86,7 @@ def probe_paths(paths, timeout=DEFAULT_TIMEOUT):
                 results[path] = json.loads(b"".join(chunks).decode("utf-8"))
             except ValueError:
                 results[path] = {"path": path, "error": "probe process died"}
-    for fd, (path, pid, _) in pending.items():
+    for fd, (path, pid, _chunks) in pending.items():
         os.close(fd)
         try:
             os.kill(pid, signal.SIGKILL)
@@ -94,7 +94,7 @@ def probe_paths(paths, timeout=DEFAULT_TIMEOUT):
             pass
         results[path] = {"path": path, "timed_out": True,
                          "error": "statvfs did not return within %.1f s (hung mount?)" % timeout}
-    _reap_finished_children([pid for _, pid, _ in pending.values()])
+    _reap_finished_children([entry[1] for entry in pending.values()])
     return results
 
 

@@ -22,49 +22,61 @@ description:
     and a differing quota is set.
   - Each mailbox's partition (and server, through a frontend) is read back from the server
     after the run.
-author: imapops developers
+author: imapops developers (@imapops)
 extends_documentation_fragment:
   - imapops.cyrus.imap
 options:
   mailboxes:
     description:
-      - Mailboxes to have. Each item is a full mailbox name, or a dict.
+      - Mailboxes to have. Each item is a full mailbox name, or a dict with the keys below.
     type: list
     elements: raw
     default: []
     suboptions:
       name:
-        description: Full mailbox name in the server's hierarchy separator (C(user.alice) or C(user/alice)).
+        description:
+          - Full mailbox name in the server's hierarchy separator (C(user.alice) or C(user/alice)).
         type: str
       user:
-        description: User name; the mailbox is that user's INBOX (C(user<sep><user>)). Use instead of O(mailboxes[].name).
+        description:
+          - User name; the mailbox is that user's INBOX (C(user<sep><user>)).
+          - Use instead of O(mailboxes[].name).
         type: str
       partition:
-        description: Partition to create it on. Without it, Cyrus chooses (spec section 2).
+        description:
+          - Partition to create it on. Without it, Cyrus chooses with its own selection rules.
         type: str
       server:
-        description: Backend to create it on through a Murder frontend; sent as C(server!partition), so O(mailboxes[].partition) is needed too.
+        description:
+          - Backend to create it on through a Murder frontend; sent as C(server!partition), so
+            O(mailboxes[].partition) is needed too.
         type: str
       subfolders:
-        description: Subfolder names below this mailbox; default O(subfolders).
+        description:
+          - Subfolder names below this mailbox; default O(subfolders).
         type: list
         elements: str
       quota:
-        description: Storage quota in KiB on this mailbox; default O(quota).
+        description:
+          - Storage quota in KiB on this mailbox; default O(quota).
         type: int
   name:
-    description: A single mailbox name, as a shorthand for one item in O(mailboxes).
+    description:
+      - A single mailbox name, as a shorthand for one item in O(mailboxes).
     type: str
   partition:
-    description: Partition for O(name).
+    description:
+      - Partition for O(name).
     type: str
   subfolders:
-    description: Default subfolders for every mailbox (for example C([Drafts, Sent, Trash])).
+    description:
+      - Default subfolders for every mailbox (for example C([Drafts, Sent, Trash])).
     type: list
     elements: str
     default: []
   quota:
-    description: Default storage quota in KiB for every mailbox; omitted means no quota is set.
+    description:
+      - Default storage quota in KiB for every mailbox; omitted means no quota is set.
     type: int
 attributes:
   check_mode:
@@ -75,8 +87,13 @@ attributes:
     description: Shows the mailboxes before and after.
 notes:
   - Creating on a named partition or server needs an admin login.
-  - Through a Cyrus 3.6.1 frontend, always give O(mailboxes[].server) with O(mailboxes[].partition):
-    a bare C(CREATE name partition) crashes the frontend's imapd process.
+  - Through a Cyrus 3.6.1 frontend, always give O(mailboxes[].server) with
+    O(mailboxes[].partition); a bare C(CREATE name partition) crashes the frontend's imapd
+    process.
+seealso:
+  - module: imapops.cyrus.partition_facts
+  - plugin: imapops.cyrus.placement_plan
+    plugin_type: filter
 """
 
 EXAMPLES = r"""
@@ -103,24 +120,54 @@ mailboxes:
   type: list
   elements: dict
   contains:
-    name: {description: Full mailbox name., type: str, returned: always, sample: user.alice}
-    user: {description: User name when given as O(mailboxes[].user)., type: str, returned: when given}
-    created: {description: Whether this run created it (or would, in check mode)., type: bool, returned: always}
-    existed: {description: Whether it existed before the run., type: bool, returned: always}
+    name:
+      description: Full mailbox name.
+      type: str
+      returned: always
+      sample: user.alice
+    user:
+      description: User name, when the mailbox was given as O(mailboxes[].user).
+      type: str
+      returned: when given
+      sample: alice
+    created:
+      description: Whether this run created it (or would, in check mode).
+      type: bool
+      returned: always
+      sample: true
+    existed:
+      description: Whether it existed before the run.
+      type: bool
+      returned: always
+      sample: false
     partition:
-      description: Partition as the server reports it after the run; in check mode the requested one for new mailboxes (null when Cyrus will choose).
+      description:
+        - Partition as the server reports it after the run.
+        - In check mode, the requested one for new mailboxes (null when Cyrus will choose).
       type: str
       returned: always
       sample: p2
-    server: {description: Backend as a frontend reports it (null on a backend)., type: str, returned: always}
-    subfolders_created: {description: Subfolders created (or to be created)., type: list, elements: str, returned: always}
-    quota: {description: Storage quota in KiB after the run, null if none., type: int, returned: always}
-    error: {description: Why this mailbox could not be created or changed; its subfolders and quota were then not sent., type: str, returned: on failure}
-failed:
-  description: Names of the mailboxes that failed (the module fails when this is not empty).
-  returned: on failure
-  type: list
-  elements: str
+    server:
+      description: Backend as a frontend reports it (null on a backend).
+      type: str
+      returned: always
+      sample: null
+    subfolders_created:
+      description: Subfolders created (or to be created).
+      type: list
+      elements: str
+      returned: always
+      sample: [user.alice.Drafts, user.alice.Sent]
+    quota:
+      description: Storage quota in KiB after the run; null if none.
+      type: int
+      returned: always
+      sample: 2097152
+    error:
+      description: Why this mailbox could not be created or changed; its subfolders and quota were then not sent.
+      type: str
+      returned: on failure
+      sample: 'CREATE "user.dan" nosuch failed: Unknown/invalid partition'
 imap_commands:
   description: The state-changing IMAP commands sent (in check mode, that would be sent). Never LOGIN.
   returned: always
@@ -132,12 +179,18 @@ separator:
   returned: success
   type: str
   sample: /
+failed:
+  description: Names of the mailboxes that failed (the module fails when this is not empty).
+  returned: on failure
+  type: list
+  elements: str
+  sample: [user.dan]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.imapops.cyrus.plugins.module_utils.imap import imap_common_argument_spec, imap_connection
-from ansible_collections.imapops.cyrus.plugins.module_utils.imap_client import ImapError, encode_mailbox_name
+from ansible_collections.imapops.cyrus.plugins.module_utils.imap_client import ImapError
 
 
 class MailboxRequest(object):
@@ -239,15 +292,15 @@ class CyrusMailboxes(object):
 
     def planned_commands(self):
         parents, children = self._phases()
-        return [self.connection.command_text(*command) for _, command in parents + children]
+        return [self.connection.command_text(*command) for _request, command in parents + children]
 
     def apply(self):
         parents, children = self._phases()
-        for (request, _), error in zip(parents, self.connection.change([c for _, c in parents])):
+        for (request, _command), error in zip(parents, self.connection.change([c for _r, c in parents])):
             if error:
                 self.errors[request.name] = error
         children = [(r, c) for r, c in children if r.name not in self.errors]
-        for (request, _), error in zip(children, self.connection.change([c for _, c in children])):
+        for (request, _command), error in zip(children, self.connection.change([c for _r, c in children])):
             if error:
                 self.errors.setdefault(request.name, error)
 

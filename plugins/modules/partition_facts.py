@@ -22,7 +22,7 @@ description:
     storage pool with another partition, and where C(imapd.conf) uses option names that
     Cyrus ignores (such as the documentation's C(partition_mode)).
   - Changes nothing on the host; unlike Cyrus it never creates a missing partition directory.
-author: imapops developers
+author: imapops developers (@imapops)
 options:
   imapd_conf:
     description: Path of the Cyrus configuration file to read.
@@ -44,8 +44,10 @@ attributes:
     description: The module never changes anything; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   facts:
     support: full
+    description: Sets C(cyrus_partitions) and C(cyrus_distribution) in C(ansible_facts).
 notes:
   - Partitions are listed in C(imapd.conf) order. Cyrus itself walks them in hash-table order,
     which differs between processes; only ties and same-filesystem partitions are affected.
@@ -77,42 +79,139 @@ ansible_facts:
       type: list
       elements: dict
       contains:
-        name: {description: Partition name (lower case, as Cyrus uses it)., type: str, returned: always}
-        path: {description: Path from imapd.conf., type: str, returned: always}
-        available_kib: {description: Free KiB for unprivileged users (f_bavail), null if unmeasurable., type: int, returned: always}
-        total_kib: {description: Size in KiB (f_blocks), null if unmeasurable., type: int, returned: always}
-        free_percent: {description: available x 100 / total, unrounded., type: float, returned: always}
-        fsid: {description: Filesystem id (f_fsid) Cyrus compares for the same-filesystem rule., type: int, returned: always}
-        mount_point: {description: Mount point the path lives on., type: str, returned: always}
-        fstype: {description: Filesystem type of that mount., type: str, returned: always}
-        device: {description: Source device of that mount., type: str, returned: always}
-        measurable: {description: Whether Cyrus could measure the path., type: bool, returned: always}
-        error: {description: Why it could not be measured, else null., type: str, returned: always}
-        flags: {description: Layout warnings (flag, message) for this partition., type: list, elements: dict, returned: always}
+        name:
+          description: Partition name (lower case, as Cyrus uses it).
+          type: str
+          returned: always
+        path:
+          description: Path from imapd.conf.
+          type: str
+          returned: always
+        available_kib:
+          description: Free KiB for unprivileged users (C(f_bavail)); null if unmeasurable.
+          type: int
+          returned: always
+        total_kib:
+          description: Size in KiB (C(f_blocks)); null if unmeasurable.
+          type: int
+          returned: always
+        free_percent:
+          description: Available times 100 divided by total, unrounded.
+          type: float
+          returned: always
+        fsid:
+          description: Filesystem id (C(f_fsid)) Cyrus compares for the same-filesystem rule.
+          type: int
+          returned: always
+        mount_point:
+          description: Mount point the path lives on.
+          type: str
+          returned: always
+        fstype:
+          description: Filesystem type of that mount.
+          type: str
+          returned: always
+        device:
+          description: Source device of that mount.
+          type: str
+          returned: always
+        measurable:
+          description: Whether Cyrus could measure the path.
+          type: bool
+          returned: always
+        error:
+          description: Why it could not be measured; null when it could.
+          type: str
+          returned: always
+        flags:
+          description: Layout warnings for this partition, each a dict with C(flag) and C(message).
+          type: list
+          elements: dict
+          returned: always
       sample:
-        - {name: p1, path: /srv/cyrus/p1, available_kib: 57344, total_kib: 65536, free_percent: 87.5,
-           fsid: 2130706433, mount_point: /srv/cyrus/p1, fstype: tmpfs, device: tmpfs,
-           measurable: true, error: null, flags: []}
+        - name: p1
+          path: /srv/cyrus/p1
+          available_kib: 57344
+          total_kib: 65536
+          free_percent: 87.5
+          fsid: 2130706433
+          mount_point: /srv/cyrus/p1
+          fstype: tmpfs
+          device: tmpfs
+          measurable: true
+          error: null
+          flags: []
     cyrus_distribution:
       description: The selection settings in force for the service.
       returned: always
       type: dict
       contains:
-        imapd_conf: {description: File read., type: str, returned: always}
-        service: {description: Service whose view this is., type: str, returned: always}
-        partition_select_mode: {description: Selection mode., type: str, returned: always}
-        partition_select_exclude: {description: Excluded partition names., type: list, elements: str, returned: always}
-        partition_select_soft_usage_limit: {description: Soft usage limit in percent (0 is off)., type: int, returned: always}
-        partition_select_usage_reinit: {description: Operations between re-measurements (0 is never)., type: int, returned: always}
-        defaultpartition: {description: Default partition; when set, selection modes are not used., type: str, returned: always}
-        serverlist: {description: Backends of a Murder frontend., type: list, elements: str, returned: always}
-        serverlist_select_mode: {description: Backend selection mode of a frontend., type: str, returned: always}
-        serverlist_select_soft_usage_limit: {description: Frontend soft usage limit., type: int, returned: always}
-        serverlist_select_usage_reinit: {description: Frontend re-measurement interval., type: int, returned: always}
-        overrides: {description: Options overridden by C(<service>_<option>) entries., type: dict, returned: always}
-        unknown_options: {description: Options Cyrus silently ignores., type: list, elements: str, returned: always}
-        freespace_total: {description: "What this backend answers for freespace/total, [available, total] KiB.", type: list, elements: int, returned: always}
-        freespace_percent_most: {description: "What it answers for freespace/percent/most.", type: list, elements: int, returned: always}
+        imapd_conf:
+          description: File read.
+          type: str
+          returned: always
+        service:
+          description: Service whose view this is.
+          type: str
+          returned: always
+        partition_select_mode:
+          description: Selection mode.
+          type: str
+          returned: always
+          sample: freespace-most
+        partition_select_exclude:
+          description: Excluded partition names.
+          type: list
+          elements: str
+          returned: always
+        partition_select_soft_usage_limit:
+          description: Soft usage limit in percent (0 is off).
+          type: int
+          returned: always
+        partition_select_usage_reinit:
+          description: Operations between re-measurements (0 is never).
+          type: int
+          returned: always
+        defaultpartition:
+          description: Default partition; when it is set, the selection modes are not used.
+          type: str
+          returned: always
+        serverlist:
+          description: Backends of a Murder frontend.
+          type: list
+          elements: str
+          returned: always
+        serverlist_select_mode:
+          description: Backend selection mode of a frontend.
+          type: str
+          returned: always
+        serverlist_select_soft_usage_limit:
+          description: Frontend soft usage limit.
+          type: int
+          returned: always
+        serverlist_select_usage_reinit:
+          description: Frontend re-measurement interval.
+          type: int
+          returned: always
+        overrides:
+          description: Options overridden by C(<service>_<option>) entries.
+          type: dict
+          returned: always
+        unknown_options:
+          description: Options Cyrus silently ignores.
+          type: list
+          elements: str
+          returned: always
+        freespace_total:
+          description: What this backend answers for C(freespace/total), C([available, total]) in KiB.
+          type: list
+          elements: int
+          returned: always
+        freespace_percent_most:
+          description: What it answers for C(freespace/percent/most), C([available, total]) in KiB.
+          type: list
+          elements: int
+          returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
