@@ -149,9 +149,12 @@ if [ "$WHAT" = all ] || [ "$WHAT" = units ]; then
   echo "== units: exit $units_status in $((SECONDS - started)) s"
   [ $units_status -eq 0 ] || status=$units_status
 fi
-if [ -d "$COLLECTION/tests/output" ]; then
-  mkdir -p "$REPO_ROOT/tests/output"
-  rm -rf "$REPO_ROOT/tests/output/ansible-test"
-  cp -a "$COLLECTION/tests/output" "$REPO_ROOT/tests/output/ansible-test"
-fi
+# keep the reports (not the .tmp virtualenvs) in tests/output/ansible-test of the checkout
+rm -rf "$REPO_ROOT/tests/output/ansible-test"
+for kind in junit bot results; do
+  if [ -d "$COLLECTION/tests/output/$kind" ]; then
+    mkdir -p "$REPO_ROOT/tests/output/ansible-test"
+    cp -a "$COLLECTION/tests/output/$kind" "$REPO_ROOT/tests/output/ansible-test/$kind"
+  fi
+done
 exit $status
