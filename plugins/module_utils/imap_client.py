@@ -8,6 +8,7 @@ of ``commands`` (the record of state-changing commands) or of any return value.
 """
 
 import base64
+import collections
 import imaplib
 import ipaddress
 import re
@@ -26,7 +27,6 @@ imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 PIPELINE_WINDOW = 256   # commands in flight; responses of this many fit in socket buffers
-LOOKUP_BATCH = 500      # mailbox names per LIST command
 # OpenSSL X509_V_ERR_* codes, for messages that say what was wrong with a certificate
 _HOSTNAME_MISMATCH = (62, 63, 64)   # host name, e-mail, IP address mismatch
 _UNTRUSTED_ISSUER = (2, 18, 19, 20, 21)  # unknown issuer, self-signed, chain without a trusted root
@@ -195,6 +195,12 @@ class CyrusImapConnection(object):
             self._drop()
             raise ImapError("cannot connect to IMAP server %s: %s" % (where, getattr(exc, "strerror", None) or exc))
         try:
+            # pipelined commands end in small segments: without this, Nagle waits
+            # for the server's delayed ACK (about 40 ms) at the end of every window
+            self.imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (AttributeError, OSError):
+            pass
+        try:
             self.imap.login(self.user, self._password)
         except imaplib.IMAP4.error as exc:
             self.close()
@@ -265,71 +271,64 @@ class CyrusImapConnection(object):
     def pipeline(self, commands, window=PIPELINE_WINDOW):
         """Send (name, args...) commands with up to ``window`` in flight; results in order.
 
+        A sliding window: the next command goes out as each response comes in, so
+        data flows both ways and no delayed-ACK stall happens per batch (a
+        send-all-then-read batch of 256 cost about 45 ms of idle wait each).
         Each result is (typ, text, untagged): the tagged status, its text, and the
         untagged responses (type -> lines) that arrived while that command completed.
         """
         results = []
+        in_flight = collections.deque()
         current = None
         try:
-            for start in range(0, len(commands), window):
-                chunk = commands[start:start + window]
-                tags = []
-                for command in chunk:
-                    current = command[0]
-                    tags.append((current, self.imap._command(*command)))
-                for current, tag in tags:
-                    try:
-                        typ, data = self.imap._command_complete(current, tag)
-                    except imaplib.IMAP4.abort:
-                        raise
-                    except imaplib.IMAP4.error as exc:
-                        typ, data = "BAD", [str(exc).encode()]
-                    untagged = dict(self.imap.untagged_responses)
-                    self.imap.untagged_responses.clear()
-                    text = self._safe(b" ".join(d for d in data if isinstance(d, bytes)))
-                    results.append((typ, text, untagged))
+            for command in commands:
+                if len(in_flight) >= window:
+                    results.append(self._complete(*in_flight.popleft()))
+                current = command[0]
+                in_flight.append((current, self.imap._command(*command)))
+            while in_flight:
+                current = in_flight[0][0]
+                results.append(self._complete(*in_flight.popleft()))
         except imaplib.IMAP4.abort as exc:
             raise ImapError("connection to %s:%s lost during %s: %s" % (self.host, self.port, current, self._safe(exc)))
         except (OSError, socket.timeout) as exc:
             raise ImapError("connection to %s:%s failed during %s: %s" % (self.host, self.port, current, exc))
         return results
 
+    def _complete(self, name, tag):
+        try:
+            typ, data = self.imap._command_complete(name, tag)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            typ, data = "BAD", [str(exc).encode()]
+        untagged = dict(self.imap.untagged_responses)
+        self.imap.untagged_responses.clear()
+        return typ, self._safe(b" ".join(d for d in data if isinstance(d, bytes))), untagged
+
     def lookup(self, names):
         """Which of ``names`` exist, with the (partition, server) the server reports.
 
-        With LIST-METADATA (Cyrus 3.x) this is one LIST per LOOKUP_BATCH names;
-        otherwise one pipelined LIST and GETMETADATA per name.
+        One pipelined GETMETADATA per name: Cyrus answers it from a direct
+        mailboxes.db lookup ("Mailbox does not exist" when missing), while every
+        LIST pattern scans all mailboxes (measured: 4,000 names on a server with
+        20,000 mailboxes take 0.3 s this way, 5 s with multi-pattern LIST and
+        125 s with one LIST per name).
         """
         for name in names:
             if "*" in name or "%" in name:
                 raise ImapError("mailbox name %r contains an IMAP wildcard" % name)
         found = {}
-        if "LIST-METADATA" in self.capabilities() and "LIST-EXTENDED" in self.capabilities():
-            commands = []
-            for start in range(0, len(names), LOOKUP_BATCH):
-                patterns = "(" + " ".join(encode_mailbox_name(n) for n in names[start:start + LOOKUP_BATCH]) + ")"
-                commands.append(("LIST", '""', patterns, "RETURN",
-                                 "(METADATA (%s %s))" % (PARTITION_ENTRY, SERVER_ENTRY)))
-            for typ, text, untagged in self.pipeline(commands):
-                if typ != "OK":
-                    raise ImapError("LIST failed: %s" % text)
-                for name in self._listed_names(untagged.get("LIST")):
-                    found[name] = (None, None)
-                for name, values in self._metadata_lines(untagged.get("METADATA")):
-                    if name in found:
-                        found[name] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
-            return found
-        results = self.pipeline([("LIST", '""', encode_mailbox_name(n)) for n in names])
-        for name, (typ, text, untagged) in zip(names, results):
-            if name in self._listed_names(untagged.get("LIST")):
-                found[name] = (None, None)
-        existing = [n for n in names if n in found]
-        metadata = self.pipeline([("GETMETADATA", encode_mailbox_name(n), "(%s %s)" % (PARTITION_ENTRY, SERVER_ENTRY))
-                                  for n in existing])
-        for name, (typ, text, untagged) in zip(existing, metadata):
-            for listed, values in self._metadata_lines(untagged.get("METADATA")):
-                if listed == name:
-                    found[name] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
+        commands = [("GETMETADATA", encode_mailbox_name(n), "(%s %s)" % (PARTITION_ENTRY, SERVER_ENTRY))
+                    for n in names]
+        for name, (typ, text, untagged) in zip(names, self.pipeline(commands)):
+            if typ == "OK":
+                values = {}
+                for _mailbox, entries in self._metadata_lines(untagged.get("METADATA")):
+                    values.update(entries)
+                found[name] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
+            elif "does not exist" not in text.lower():
+                raise ImapError("cannot look up mailbox %r: %s %s" % (name, typ, text))
         return found
 
     @staticmethod

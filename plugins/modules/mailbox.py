@@ -305,19 +305,18 @@ class CyrusMailboxes(object):
                 self.errors.setdefault(request.name, error)
 
     def report(self, check_mode):
-        if check_mode:
-            found = self.found_before
-        else:
-            found = self.connection.lookup([r.name for r in self.requests])
-        with_quota = [r.name for r in self.requests if r.quota is None and r.name in found and not check_mode]
-        read_quotas = self.connection.quotas(with_quota) if with_quota else {}
+        found = dict(self.found_before)
+        if not check_mode:
+            # existing mailboxes were never moved: only the new ones need reading back
+            created = [r.name for r in self.requests if not r.existed and r.name not in self.errors]
+            found.update(self.connection.lookup(created))
         results = []
         for request in self.requests:
             if check_mode and not request.existed:
                 partition, server = request.partition, request.server
             else:
                 partition, server = found.get(request.name, (None, None))
-            quota = request.quota if request.quota is not None else read_quotas.get(request.name)
+            quota = request.quota
             if request.name in self.errors:
                 quota = None if request.quota_before is None else request.quota_before
             entry = dict(name=request.name, created=not request.existed and request.name in found or
