@@ -443,13 +443,13 @@ class SelectionList(object):
 
     def _draws(self, count):
         many = getattr(self._rand, "many", None)
-        return many(count) if many is not None else [self._rand() for _ in range(count)]
+        return many(count) if many is not None else [self._rand() for _draw in range(count)]
 
     def _walk_table(self, available):
         """Index reached by Cyrus's walk for each residue 0..available-1 (-1 past the end)."""
         table = [0]
         index = 0
-        for _ in range(available - 1):
+        for _slot in range(available - 1):
             index += 1
             while index < len(self._items) and self._items[index].quota == 0.0:
                 index += 1
@@ -459,7 +459,7 @@ class SelectionList(object):
     def _random_walk(self, steps):
         # Cyrus starts at the first item and steps over zero-weight items
         index = 0
-        for _ in range(steps):
+        for _step in range(steps):
             index += 1
             while index < len(self._items) and self._items[index].quota == 0.0:
                 index += 1
@@ -545,7 +545,7 @@ class SelectionList(object):
     @staticmethod
     def _walk_in(items, steps):
         index = 0
-        for _ in range(steps):
+        for _step in range(steps):
             index += 1
             while index < len(items) and items[index].quota == 0.0:
                 index += 1
