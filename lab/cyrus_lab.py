@@ -305,16 +305,32 @@ def getmetadata(conn, mailbox, entries):
 
 # --------------------------------------------------------------------------- the lab
 
+def _checked_conf(conf):
+    """``conf`` as a dict, after checking that every key and value can go into imapd.conf."""
+    conf = dict(conf or {})
+    for key, value in conf.items():
+        if not _CONF_KEY.match(str(key)):
+            raise ValueError("imapd.conf key %r is not valid" % (key,))
+        text = None if value is None else str(value)
+        if text is not None and (not text.strip() or "\n" in text or "\r" in text
+                                 or text.rstrip().endswith("\\")):
+            raise ValueError("imapd.conf value for %s is empty or spans lines: %r" % (key, value))
+    return conf
+
+
 class CyrusLab(object):
     """One private Cyrus IMAP backend: own config, partitions, sasldb and master process.
 
     With ``root=None`` the lab makes a fresh ``/dev/shm/imapops-lab-*`` at ``start()``
-    (the paths are known from then on) and removes it at ``stop()``.
+    (the paths are known from then on) and removes it at ``stop()``. ``extra_preload``
+    (library paths) and ``environment`` (variables) go to master and all its children,
+    e.g. the statvfs shim of ``tests/shim`` (docs/differential.md).
     """
 
     def __init__(self, root=None, partitions=DEFAULT_PARTITIONS, conf=None, address="127.0.0.1",
                  port=None, processes_per_connection_reuse=1, admin_user="cyrusadmin",
-                 admin_password=None, servername=None, capture_syslog=True):
+                 admin_password=None, servername=None, capture_syslog=True, extra_preload=(),
+                 environment=None):
         self._owns_root = root is None
         self.root = os.path.abspath(root) if root else None
         self.partitions = []
@@ -326,14 +342,7 @@ class CyrusLab(object):
             self.partitions.append((name, size_mib or 0))
         if len({name for name, _ in self.partitions}) != len(self.partitions):
             raise ValueError("partition names repeat: %r" % (self.partitions,))
-        self.conf = dict(conf or {})
-        for key, value in self.conf.items():
-            if not _CONF_KEY.match(str(key)):
-                raise ValueError("imapd.conf key %r is not valid" % (key,))
-            text = None if value is None else str(value)
-            if text is not None and (not text.strip() or "\n" in text or "\r" in text
-                                     or text.rstrip().endswith("\\")):
-                raise ValueError("imapd.conf value for %s is empty or spans lines: %r" % (key, value))
+        self.conf = _checked_conf(conf)
         self.address = address
         self._port = port
         self.processes_per_connection_reuse = int(processes_per_connection_reuse)
@@ -341,6 +350,10 @@ class CyrusLab(object):
         self._admin_password = admin_password or secrets.token_urlsafe(24)
         self.servername = servername or "imapops-lab"
         self.capture_syslog = capture_syslog
+        # more LD_PRELOAD libraries and environment variables for master and its children
+        # (e.g. the statvfs shim of tests/shim); the syslog library stays first
+        self.extra_preload = [str(path) for path in (extra_preload or ())]
+        self.environment = dict((str(key), str(value)) for key, value in (environment or {}).items())
         self.syslog_file = None
         self.mounts = []
         self.started = False
@@ -459,11 +472,22 @@ class CyrusLab(object):
         return merged
 
     def _write_imapd_conf(self):
-        with open(self.imapd_conf, "w") as handle:
+        # written aside and renamed: a process starting meanwhile reads the old or the new file
+        partial = self.imapd_conf + ".new"
+        with open(partial, "w") as handle:
             handle.write("# imapops lab: private Cyrus instance, written by lab/cyrus_lab.py\n")
             for key, value in self.imapd_options():
                 handle.write("%s: %s\n" % (key, value))
-        self._give_to_cyrus(self.imapd_conf, 0o640)
+        self._give_to_cyrus(partial, 0o640)
+        os.replace(partial, self.imapd_conf)
+
+    def rewrite_imapd_conf(self, conf):
+        """Replace the extra imapd.conf options (``conf`` as in the constructor) and rewrite
+        the file. Running processes keep what they read; every process started afterwards
+        (with ``processes_per_connection_reuse=1``: every new connection) reads the new file.
+        """
+        self.conf = _checked_conf(conf)
+        self._write_imapd_conf()
 
     def _write_cyrus_conf(self):
         listen = "[%s]:%d" % (self.address, self.port) if ":" in self.address \
@@ -586,10 +610,13 @@ class CyrusLab(object):
         for log in (self.master_log, os.path.join(self.root, "syslog.log")):
             open(log, "a").close()
             self._give_to_cyrus(log, 0o640)
+        env.update(self.environment)
         if library:
             self.syslog_file = os.path.join(self.root, "syslog.log")
             env["IMAPOPS_LAB_SYSLOG"] = self.syslog_file
-            env["LD_PRELOAD"] = " ".join(filter(None, [library, env.get("LD_PRELOAD")]))
+        preload = [library] + self.extra_preload + [env.get("LD_PRELOAD")]
+        if any(preload):
+            env["LD_PRELOAD"] = " ".join(filter(None, preload))
         command = [MASTER, "-C", self.imapd_conf, "-M", self.cyrus_conf, "-p", self.pid_file,
                    "-L", self.master_log, "-d"]
         deadline = time.monotonic() + timeout
@@ -719,6 +746,7 @@ class CyrusLab(object):
             "servername": self.servername, "admin_user": self.admin_user,
             "admin_password": self.admin_password,
             "processes_per_connection_reuse": self.processes_per_connection_reuse,
+            "extra_preload": list(self.extra_preload), "environment": dict(self.environment),
         }
 
     @classmethod
@@ -728,7 +756,8 @@ class CyrusLab(object):
                   conf=state.get("conf"), address=state["host"], port=state["port"],
                   processes_per_connection_reuse=state.get("processes_per_connection_reuse", 1),
                   admin_user=state["admin_user"], admin_password=state["admin_password"],
-                  servername=state.get("servername"))
+                  servername=state.get("servername"),
+                  extra_preload=state.get("extra_preload", ()), environment=state.get("environment"))
         lab.mounts = list(state.get("mounts", []))
         lab.syslog_file = state.get("syslog_file")
         lab.started = True
