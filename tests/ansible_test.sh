@@ -69,28 +69,28 @@ mkdir -p "$COLLECTION"
 # tests/unit/plugins/ (module, module_utils and filter tests, run by ansible-test units and
 # by the project's pytest alike), tests/unit/requirements.txt and tests/sanity/.
 echo "== copying $REPO_ROOT to $COLLECTION"
-if git -C "$REPO_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git -C "$REPO_ROOT" ls-files -z --cached --others --exclude-standard \
-    | "$PYTHON" -c '
-import os, sys
+"$PYTHON" - "$REPO_ROOT" <<'PY' | tar -C "$REPO_ROOT" --null -T - -cf - | tar -C "$COLLECTION" -xf -
+import os
+import subprocess
+import sys
+
 root = sys.argv[1]
-HARNESS = (b"lab/", b"scripts/", b".ci/", b"benchmarks/")
-KEEP_TESTS = (b"tests/unit/plugins/", b"tests/unit/requirements.txt", b"tests/sanity/")
-names = [n for n in sys.stdin.buffer.read().split(b"\0") if n]
-sys.stdout.buffer.write(b"".join(n + b"\0" for n in sorted(set(names))
-                                 if os.path.isfile(os.path.join(root.encode(), n))
-                                 and not n.startswith(HARNESS)
-                                 and (not n.startswith(b"tests/") or n.startswith(KEEP_TESTS))))
-' "$REPO_ROOT" \
-    | tar -C "$REPO_ROOT" --null -T - -cf - | tar -C "$COLLECTION" -xf -
-else
-  tar -C "$REPO_ROOT" --exclude=.git --exclude='.venv*' --exclude=.ansible-collections \
-    --exclude=./lab --exclude=./scripts --exclude=./.ci --exclude=./benchmarks \
-    --exclude=./tests/integration --exclude=./tests/differential --exclude=./tests/shim \
-    --exclude=./tests/fixtures --exclude='./tests/*.py' --exclude='./tests/unit/*.py' \
-    --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis --exclude=tests/output \
-    --exclude=lab/state -cf - . | tar -C "$COLLECTION" -xf -
-fi
+HARNESS = ("lab/", "scripts/", ".ci/", "benchmarks/")
+KEEP_TESTS = ("tests/unit/plugins/", "tests/unit/requirements.txt", "tests/sanity/")
+try:  # tracked files and new ones that are not ignored
+    listed = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
+    names = [n.decode() for n in listed.split(b"\0") if n]
+except (OSError, subprocess.CalledProcessError):  # no git: every file outside dot-folders and caches
+    names = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("__pycache__", "output")]
+        names += [os.path.relpath(os.path.join(directory, f), root) for f in files if not f.endswith(".pyc")]
+for name in sorted(set(names)):
+    if (os.path.isfile(os.path.join(root, name)) and not name.startswith(HARNESS)
+            and (not name.startswith("tests/") or name.startswith(KEEP_TESTS))):
+        sys.stdout.write(name + "\0")
+PY
 
 # --- the pip bootstrap stand-in
 PIP_VERSION="$("$PYTHON" - <<'PY'

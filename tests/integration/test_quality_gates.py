@@ -75,6 +75,9 @@ def test_ansible_test_sanity_and_units():
                env=ansible_env(ANSIBLE_TEST=tool("ansible-test")))
     assert proc.returncode == 0, tail(proc)
     assert "== sanity: exit 0" in proc.stdout and "== units: exit 0" in proc.stdout, tail(proc)
+    assert "All targets skipped" not in proc.stdout + proc.stderr, tail(proc)
+    ran = [int(count) for count in re.findall(r"=+ (\d+) passed", proc.stdout)]
+    assert sum(ran) >= 30, "ansible-test units ran %s tests" % ran
 
 
 # --------------------------------------------------------------------------- ansible-lint
