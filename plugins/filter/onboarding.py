@@ -16,7 +16,7 @@ def _engine_call(filter_name, function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except SelectionError as exc:
-        raise AnsibleFilterError("%s: %s" % (filter_name, exc), orig_exc=exc)
+        raise AnsibleFilterError("%s: %s" % (filter_name, exc)) from exc
 
 
 def users_from_csv(text, source="CSV"):
@@ -25,10 +25,11 @@ def users_from_csv(text, source="CSV"):
 
 def placement_plan(users, facts, placement="collection", quota=None, mode=None, exclude=None,
                    soft_usage_limit=None, usage_reinit=None, on_unmeasurable="fail", seed=None,
-                   unmounted="exclude", use_defaultpartition=True, expected_mailbox_kib=None):
+                   unmounted="exclude", use_defaultpartition=True, expected_mailbox_kib=None, users_csv=None,
+                   users_csv_source="CSV"):
     return _engine_call(
         "placement_plan", onboarding.placement_plan, users, facts, placement=placement, default_quota=quota,
-        expected_mailbox_kib=expected_mailbox_kib,
+        expected_mailbox_kib=expected_mailbox_kib, users_csv=users_csv, users_csv_source=users_csv_source,
         mode=mode, exclude=exclude, soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit,
         on_unmeasurable=on_unmeasurable, seed=seed, unmounted=unmounted,
         use_defaultpartition=use_defaultpartition)

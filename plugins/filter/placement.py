@@ -16,7 +16,7 @@ def _engine_call(filter_name, function, *args, **kwargs):
     try:
         return function(*args, **kwargs)
     except SelectionError as exc:
-        raise AnsibleFilterError("%s: %s" % (filter_name, exc), orig_exc=exc)
+        raise AnsibleFilterError("%s: %s" % (filter_name, exc)) from exc
 
 
 def select_partition(facts, settings=None, count=None, mode=None, exclude=None, soft_usage_limit=None,

@@ -73,14 +73,19 @@ def users_from_csv(text, source="CSV"):
     return users
 
 
-def placement_plan(users, facts, placement="collection", default_quota=None, expected_mailbox_kib=None, **options):
+def placement_plan(users, facts, placement="collection", default_quota=None, expected_mailbox_kib=None,
+                   users_csv=None, users_csv_source="CSV", **options):
     """Mailbox requests for the mailbox module: one dict per user, partition chosen by the engine.
 
-    ``placement='collection'`` chooses with the engine (one selection list for
+    ``users_csv`` is CSV text whose users are added (errors name
+    ``users_csv_source`` and the line). ``placement='collection'`` chooses with the engine (one selection list for
     the batch, as one Cyrus process would); ``'cyrus'`` leaves the choice to
     the server (no partition sent).
     """
     users = normalise_users(users)
+    if users_csv:
+        users = normalise_users(users + users_from_csv(users_csv, source=users_csv_source),
+                                source="users and %s" % users_csv_source)
     if placement not in ("collection", "cyrus"):
         raise SelectionError("placement must be 'collection' or 'cyrus', got %r" % (placement,))
     needing = [u for u in users if "partition" not in u]

@@ -266,11 +266,13 @@ class CyrusMailboxes(object):
         self.separator = connection.separator
         self.requests = [MailboxRequest(spec, self.separator) for spec in specs]
         self.errors = {}
-        names = [r.name for r in self.requests] + [s for r in self.requests for s in r.subfolders]
-        self.found_before = connection.lookup(names)
+        self.found_before = connection.lookup([r.name for r in self.requests])
+        # subfolders can only exist below an existing parent: look only there
+        below_existing = [s for r in self.requests if r.name in self.found_before for s in r.subfolders]
+        subfolders_found = connection.lookup(below_existing) if below_existing else {}
         for request in self.requests:
             request.existed = request.name in self.found_before
-            request.missing_subfolders = [s for s in request.subfolders if s not in self.found_before]
+            request.missing_subfolders = [s for s in request.subfolders if s not in subfolders_found]
         with_quota = [r.name for r in self.requests if r.existed and r.quota is not None]
         before = connection.quotas(with_quota) if with_quota else {}
         for request in self.requests:
