@@ -129,7 +129,6 @@ for interpreter in "$HOME"/.pyenv/versions/*/bin/python[23].[0-9]*; do
 done
 CLEAN_PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/\.pyenv/shims$' | paste -sd: -)"
 export PATH="$(dirname "$ANSIBLE_TEST"):$BIN:$CLEAN_PATH"
-export ANSIBLE_TEST_PREFER_VENV=1
 
 cd "$COLLECTION"
 status=0
