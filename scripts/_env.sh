@@ -8,7 +8,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating virtualenv $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import ansible, pytest, hypothesis, psutil, molecule' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import ansible, pytest, hypothesis, psutil, molecule, ansiblelint, antsibull_changelog' 2>/dev/null; then
   echo "== installing Python packages (requirements-test.txt)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO_ROOT/requirements-test.txt"
 fi
