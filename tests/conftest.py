@@ -28,3 +28,12 @@ def _install_collection_path():
 
 
 _install_collection_path()
+
+
+def pytest_addoption(parser):
+    """Options of tests/differential/, registered here so that ``pytest tests`` accepts them."""
+    group = parser.getgroup("differential", "Cyrus-vs-engine differential suite")
+    group.addoption("--differential-size", type=int, default=None,
+                    help="number of generated configurations (default: the suite's, or $IMAPOPS_DIFF_CASES)")
+    group.addoption("--differential-seed", default=None,
+                    help="seed of the generated series (default: the suite's, or $IMAPOPS_DIFF_SEED)")

@@ -3,9 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures of the differential suite: one real Cyrus 3.6.1 that loads the statvfs shim.
 
-Size of the generated series: ``--differential-size=N`` (when pytest is pointed at
-``tests/differential``; pytest only knows options of conftest files it sees at start-up)
-or ``IMAPOPS_DIFF_CASES=N`` (always); seed: ``--differential-seed`` or
+Size of the generated series: ``--differential-size=N`` (registered in tests/conftest.py
+so that ``pytest tests`` accepts it too) or ``IMAPOPS_DIFF_CASES=N``; seed: ``--differential-seed`` or
 ``IMAPOPS_DIFF_SEED``. See docs/differential.md.
 
 The tests need root (Cyrus runs as ``cyrus``, real mounts for the truth checks) and a C
@@ -28,16 +27,6 @@ for _path in (LAB_DIR, HERE):
 import cyrus_lab as cyrus_lab_module  # noqa: E402  after the path insert
 import diffharness  # noqa: E402
 import diffshim as shim  # noqa: E402
-
-def pytest_addoption(parser):
-    group = parser.getgroup("differential", "Cyrus-vs-engine differential suite")
-    group.addoption("--differential-size", type=int, default=None,
-                    help="number of generated configurations (default %d, or $IMAPOPS_DIFF_CASES)"
-                    % diffharness.DEFAULT_CASES)
-    group.addoption("--differential-seed", default=None,
-                    help="seed of the generated series (default %d, or $IMAPOPS_DIFF_SEED)"
-                    % diffharness.DEFAULT_SEED)
-
 
 def pytest_terminal_summary(terminalreporter):
     if diffharness.REPORT:
