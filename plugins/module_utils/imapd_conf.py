@@ -281,6 +281,51 @@ KNOWN_OPTIONS = frozenset(
     | frozenset(_ENUM_VALUES) | frozenset(_STRINGLIST_VALUES) | frozenset(_BITFIELD_VALUES)
 )
 
+# The names the public documentation page gives (spec section 1): Cyrus 3.6.1 accepts
+# them silently and ignores them. Each maps to the option Cyrus really reads.
+DOC_PAGE_NAMES = OrderedDict([
+    ("partition_mode", "partition_select_mode"),
+    ("partition_mode_exclude", "partition_select_exclude"),
+    ("partition_mode_soft_usage_limit", "partition_select_soft_usage_limit"),
+    ("partition_mode_usage_reinit", "partition_select_usage_reinit"),
+    ("serverlist_mode", "serverlist_select_mode"),
+    ("serverlist_mode_soft_usage_limit", "serverlist_select_soft_usage_limit"),
+    ("serverlist_mode_usage_reinit", "serverlist_select_usage_reinit"),
+])
+
+
+def option_type(option):
+    """Type of a known option as in lib/imapoptions: ``int``, ``switch``, ``duration``,
+    ``enum``, ``stringlist``, ``bitfield`` or ``string``; None for keys Cyrus does not
+    know (``partition-<name>``, ``sasl_*``, service-specific keys, unknown names)."""
+    option = _ascii_lower(option)
+    for kind, names in (("int", _INT_OPTIONS), ("switch", _SWITCH_OPTIONS),
+                        ("duration", _DURATION_OPTIONS), ("enum", _ENUM_VALUES),
+                        ("stringlist", _STRINGLIST_VALUES), ("bitfield", _BITFIELD_VALUES),
+                        ("string", _STRING_OPTIONS)):
+        if option in names:
+            return kind
+    return None
+
+
+def stored_value(option, value):
+    """What Cyrus keeps for ``value`` of the known ``option`` (an int for int and switch
+    options, the canonical string otherwise), or None when Cyrus refuses the value.
+
+    Two spellings with the same stored value (``0x10`` and ``16``, ``yes`` and ``1``) mean
+    the same to Cyrus. Values are trimmed first, as Cyrus trims them.
+    """
+    option = _ascii_lower(option)
+    value = value.strip(_C_SPACE)
+    if option not in KNOWN_OPTIONS:
+        return value
+    try:
+        stored = _check_value(option, value, 0, None)
+    except ImapdConfError:
+        return None
+    return c_int(stored) if option in _INT_OPTIONS else stored
+
+
 # ---------------------------------------------------------------------------------------
 # C-locale character classes: Cyrus uses isspace/isalnum/isupper without setlocale().
 
