@@ -15,6 +15,7 @@ import json
 from ansible_collections.imapops.cyrus.plugins.module_utils import distribution
 from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import (
     SelectionError, SelectionList, Usage)
+from ansible_collections.imapops.cyrus.plugins.module_utils import imapd_conf
 from ansible_collections.imapops.cyrus.plugins.module_utils.imapd_conf import load_imapd_conf
 from ansible_collections.imapops.cyrus.plugins.module_utils.partition_probe import (
     flag_partitions, measure_partitions)
@@ -59,19 +60,10 @@ def gather_partition_facts(conf_path, service="imap", timeout=5.0):
     return partitions, settings, warnings
 
 
-_DOC_PAGE_NAMES = {
-    "partition_mode": "partition_select_mode",
-    "partition_mode_exclude": "partition_select_exclude",
-    "partition_mode_soft_usage_limit": "partition_select_soft_usage_limit",
-    "partition_mode_usage_reinit": "partition_select_usage_reinit",
-    "serverlist_mode": "serverlist_select_mode",
-    "serverlist_mode_soft_usage_limit": "serverlist_select_soft_usage_limit",
-    "serverlist_mode_usage_reinit": "serverlist_select_usage_reinit",
-}
 
 
 def _did_you_mean(option):
-    real = _DOC_PAGE_NAMES.get(option)
+    real = imapd_conf.DOC_PAGE_NAMES.get(option)
     return " (the documentation's name; Cyrus reads %s)" % real if real else ""
 
 
