@@ -322,13 +322,16 @@ class CyrusImapConnection(object):
             if "*" in name or "%" in name:
                 raise ImapError("mailbox name %r contains an IMAP wildcard" % name)
         entries = "(%s %s)" % (PARTITION_ENTRY, SERVER_ENTRY)
-        found = {}
+        answers = {}
         batches = [names[start:start + LOOKUP_BATCH] for start in range(0, len(names), LOOKUP_BATCH)]
         commands = [("GETMETADATA", "(" + " ".join(encode_mailbox_name(n) for n in batch) + ")", entries)
                     for batch in batches if len(batch) > 1]
         for _typ, _text, untagged in self.pipeline(commands):
+            # a frontend answers each entry on a line of its own: merge per mailbox
             for mailbox, values in self._metadata_lines(untagged.get("METADATA")):
-                found[mailbox] = (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY))
+                answers.setdefault(mailbox, {}).update(values)
+        found = dict((mailbox, (values.get(PARTITION_ENTRY), values.get(SERVER_ENTRY)))
+                     for mailbox, values in answers.items())
         unanswered = [n for n in names if n not in found]
         single = [("GETMETADATA", encode_mailbox_name(n), entries) for n in unanswered]
         for name, (typ, text, untagged) in zip(unanswered, self.pipeline(single)):
