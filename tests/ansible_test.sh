@@ -62,7 +62,8 @@ mkdir -p "$COLLECTION"
 
 # --- the copy: what git knows of (tracked, or new and not ignored), that still exists,
 # without the development harness: lab/ (the private Cyrus servers), scripts/, .ci/,
-# benchmarks/ and the project's own pytest suites under tests/ (tests/integration drives real
+# benchmarks/, extensions/molecule/ (scenarios; one fixture is CRLF on purpose, to test that
+# edits keep CRLF) and the project's own pytest suites under tests/ (tests/integration drives real
 # servers; tests/unit/test_*.py are the engine's tests). None of it is collection content:
 # Ansible never loads it, the built artifact leaves it out (galaxy.yml build_ignore), and
 # scripts/test.sh runs it under pytest. ansible-test gets the layout it defines:
@@ -75,7 +76,7 @@ import subprocess
 import sys
 
 root = sys.argv[1]
-HARNESS = ("lab/", "scripts/", ".ci/", "benchmarks/")
+HARNESS = ("lab/", "scripts/", ".ci/", "benchmarks/", "extensions/molecule/")
 KEEP_TESTS = ("tests/unit/plugins/", "tests/unit/requirements.txt", "tests/sanity/")
 try:  # tracked files and new ones that are not ignored
     listed = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -60,8 +60,6 @@ def gather_partition_facts(conf_path, service="imap", timeout=5.0):
     return partitions, settings, warnings
 
 
-
-
 def _did_you_mean(option):
     real = imapd_conf.DOC_PAGE_NAMES.get(option)
     return " (the documentation's name; Cyrus reads %s)" % real if real else ""
