@@ -7,7 +7,11 @@ STATE_DIR="$REPO_ROOT/lab/state"
 if [ "${1:-}" = "stop" ]; then
   exec python lab/cyrus_lab.py stop --state-dir "$STATE_DIR"
 fi
-python lab/cyrus_lab.py start --state-dir "$STATE_DIR"
+if python lab/cyrus_lab.py status --state-dir "$STATE_DIR" > /dev/null 2>&1; then
+  echo "== the lab from $STATE_DIR is running: onboarding onto it again (nothing should change)"
+else
+  python lab/cyrus_lab.py start --state-dir "$STATE_DIR"
+fi
 ansible-playbook -i "$STATE_DIR/inventory.yml" playbooks/onboard.yml "$@"
 echo
 echo "The lab keeps running: inventory $STATE_DIR/inventory.yml; stop it with: bash scripts/demo.sh stop"

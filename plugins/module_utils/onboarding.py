@@ -11,17 +11,20 @@ from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import 
 from ansible_collections.imapops.cyrus.plugins.module_utils.facts import choose_partitions
 
 USER_KEYS = ("user", "quota", "partition", "server")
+# Cyrus 3.6.1 parses a STORAGE limit into a 32-bit int: a larger one is a fatal
+# "num too big" that drops the connection in the middle of a batch.
+MAX_QUOTA_KIB = 2 ** 31 - 1
 _BAD_USER_CHARS = re.compile(r'[\s"\\*%\x00-\x1f\x7f]')
 
 
-def normalise_users(users, source="users"):
+def normalise_users(users, source="users", wheres=None):
     """Validate users (names or dicts with USER_KEYS) and return dicts, in order, without duplicates."""
     if not isinstance(users, list):
         raise SelectionError("%s must be a list of user names or dicts, got %s" % (source, type(users).__name__))
     result = []
     seen = {}
     for index, item in enumerate(users):
-        where = "%s[%d]" % (source, index)
+        where = wheres[index] if wheres else "%s[%d]" % (source, index)
         if isinstance(item, str):
             item = {"user": item}
         if not isinstance(item, dict):
@@ -33,7 +36,8 @@ def normalise_users(users, source="users"):
         if not isinstance(name, str) or not name or _BAD_USER_CHARS.search(name):
             raise SelectionError("%s: invalid user name %r (no spaces, quotes, backslashes or * %%)" % (where, name))
         if name in seen:
-            raise SelectionError("%s: user %r is listed twice (first at %s[%d])" % (where, name, source, seen[name]))
+            first = wheres[seen[name]] if wheres else "%s[%d]" % (source, seen[name])
+            raise SelectionError("%s: user %r is listed twice (first at %s)" % (where, name, first))
         seen[name] = index
         entry = {"user": name}
         for key in ("quota", "partition", "server"):
@@ -47,6 +51,9 @@ def normalise_users(users, source="users"):
                     raise SelectionError("%s: quota must be a whole number of KiB, got %r" % (where, value))
                 if value < 0:
                     raise SelectionError("%s: quota must not be negative, got %d" % (where, value))
+                if value > MAX_QUOTA_KIB:
+                    raise SelectionError("%s: quota %d KiB for user %r is over Cyrus's limit of %d KiB (2 TiB)"
+                                         % (where, value, name, MAX_QUOTA_KIB))
             entry[key] = value
         result.append(entry)
     return result
@@ -54,22 +61,24 @@ def normalise_users(users, source="users"):
 
 def users_from_csv(text, source="CSV"):
     """Users from CSV text with a header row naming a 'user' column (and optionally quota, partition, server)."""
+    if text.startswith("\ufeff"):  # byte order mark, as spreadsheet programs write it
+        text = text[1:]
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "user" not in [f.strip() for f in reader.fieldnames]:
+    if not reader.fieldnames or "user" not in [f.strip().lower() for f in reader.fieldnames]:
         raise SelectionError("%s line 1: the header must name a 'user' column, got %r" % (source, reader.fieldnames))
     users = []
+    wheres = []
     for row in reader:
-        cleaned = dict((k.strip(), (v or "").strip()) for k, v in row.items() if k is not None)
+        cleaned = dict((k.strip().lower(), (v or "").strip()) for k, v in row.items() if k is not None)
         if not any(cleaned.values()):
             continue
         unknown = sorted(k for k in cleaned if k not in USER_KEYS)
         if unknown:
             raise SelectionError("%s line %d: unknown columns %s" % (source, reader.line_num, ", ".join(unknown)))
-        try:
-            users.extend(normalise_users([cleaned], source="%s line %d" % (source, reader.line_num)))
-        except SelectionError as exc:
-            raise SelectionError(str(exc).replace("[0]", ""))
-    normalise_users(users, source=source)  # duplicates across lines
+        where = "%s line %d" % (source, reader.line_num)
+        users.extend(normalise_users([cleaned], wheres=[where]))
+        wheres.append(where)
+    normalise_users(users, source=source, wheres=wheres)  # duplicates across lines
     return users
 
 
@@ -88,6 +97,12 @@ def placement_plan(users, facts, placement="collection", default_quota=None, exp
                                 source="users and %s" % users_csv_source)
     if placement not in ("collection", "cyrus"):
         raise SelectionError("placement must be 'collection' or 'cyrus', got %r" % (placement,))
+    known = _known_partitions(facts)
+    for user in users:
+        if "partition" in user and "server" not in user and known is not None and user["partition"] not in known:
+            raise SelectionError("user %r: partition %r is not a partition of this backend (%s); Cyrus would refuse "
+                                 "the CREATE with 'Unknown/invalid partition'"
+                                 % (user["user"], user["partition"], ", ".join(known) or "none"))
     needing = [u for u in users if "partition" not in u]
     chosen = []
     if placement == "collection" and needing:
@@ -105,11 +120,23 @@ def placement_plan(users, facts, placement="collection", default_quota=None, exp
     return plan
 
 
+def _known_partitions(facts):
+    partitions = facts.get("cyrus_partitions") if isinstance(facts, dict) else facts
+    if not isinstance(partitions, list):
+        return None
+    return [p.get("name") for p in partitions if isinstance(p, dict)]
+
+
 def placement_table(results):
     """Lines 'user  partition  status' from the mailbox module's ``mailboxes`` result."""
     rows = [("user", "partition", "server", "status")]
     for entry in results:
-        status = "created" if entry.get("created") else "existed"
+        if entry.get("created"):
+            status = "created"
+        elif entry.get("subfolders_created") or entry.get("quota_changed"):
+            status = "completed"  # existed; missing folders or the quota were added
+        else:
+            status = "existed"
         rows.append((entry.get("user") or entry.get("name"), entry.get("partition") or "-",
                      entry.get("server") or "-", status))
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]

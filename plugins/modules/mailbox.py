@@ -193,6 +193,9 @@ from ansible_collections.imapops.cyrus.plugins.module_utils.imap import imap_com
 from ansible_collections.imapops.cyrus.plugins.module_utils.imap_client import ImapError
 
 
+MAX_QUOTA_KIB = 2 ** 31 - 1  # Cyrus 3.6.1: "num too big" above this, and the connection drops
+
+
 class MailboxRequest(object):
     """One requested mailbox with what exists of it and what must be sent for it."""
 
@@ -245,6 +248,10 @@ def normalise_requests(params):
                                  % (index, spec["quota"]))
             if spec["quota"] < 0:
                 raise ValueError("mailboxes[%d]: quota must not be negative" % index)
+            if spec["quota"] > MAX_QUOTA_KIB:
+                raise ValueError("mailboxes[%d] %r: quota %d KiB is over Cyrus's limit of %d KiB (a larger one makes "
+                                 "Cyrus drop the connection)" % (index, item.get("name") or item.get("user"),
+                                                                  spec["quota"], MAX_QUOTA_KIB))
         key = item.get("name") or ("user", item.get("user"))
         if key in seen:
             raise ValueError("mailboxes[%d] %r is requested twice" % (index, item.get("name") or item.get("user")))
@@ -264,6 +271,11 @@ class CyrusMailboxes(object):
     def __init__(self, connection, specs):
         self.connection = connection
         self.separator = connection.separator
+        for spec in specs:
+            if spec.get("user") and self.separator in spec["user"]:
+                raise ImapError("user %r contains the server's hierarchy separator %r: it would name a folder "
+                                "below user %r, not a user" % (spec["user"], self.separator,
+                                                                 spec["user"].split(self.separator)[0]))
         self.requests = [MailboxRequest(spec, self.separator) for spec in specs]
         self.errors = {}
         self.found_before = connection.lookup([r.name for r in self.requests])
@@ -321,7 +333,8 @@ class CyrusMailboxes(object):
             quota = request.quota
             if request.name in self.errors:
                 quota = None if request.quota_before is None else request.quota_before
-            entry = dict(name=request.name, created=not request.existed and request.name in found or
+            entry = dict(name=request.name, quota_changed=self._quota_due(request) and request.name not in self.errors,
+                         created=not request.existed and request.name in found or
                          (check_mode and not request.existed),
                          existed=request.existed, partition=partition, server=server,
                          subfolders_created=[] if request.name in self.errors and not request.existed
@@ -352,6 +365,8 @@ def main():
         quota=dict(type="int"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params["login_port"] is not None and not 0 < module.params["login_port"] < 65536:
+        module.fail_json(msg="login_port must be 1-65535, got %d" % module.params["login_port"])
     try:
         specs = normalise_requests(module.params)
     except ValueError as exc:

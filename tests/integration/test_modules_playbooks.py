@@ -276,3 +276,18 @@ def test_onboarding_in_batches_shows_progress(tmp_path, lab):
     table = table_rows(proc.stdout)
     assert sorted(table) == ["b1", "b2", "b3", "b4", "b5"]
     assert all(lab.partition_of("user." + user) == partition for user, partition in table.items())
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ("mailboxes: [{user: small, quota: 100}, {user: huge, quota: 2147483648}]",
+     "mailboxes[1] 'huge': quota 2147483648 KiB is over Cyrus's limit of 2147483647 KiB"),
+    ("mailboxes: [{user: ok}, {user: first.last}]",
+     "user 'first.last' contains the server's hierarchy separator '.'"),
+])
+def test_input_cyrus_would_choke_on_is_refused_before_anything_is_sent(tmp_path, lab, arguments, message):
+    proc = run_mailbox(tmp_path, lab, arguments, expect_ok=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    with lab.imap() as conn:
+        typ, data = conn.list('""', '"user.*"')
+    assert data == [None]  # nothing was created

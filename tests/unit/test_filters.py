@@ -171,3 +171,28 @@ def test_expected_mailbox_size_spreads_a_batch_as_space_would_be_used():
     for name, start in (("p1", 500), ("p2", 490), ("p3", 300)):
         assert abs(spread.count(name) - (start - final_free)) <= 1, (name, spread.count(name))
     assert spread[:10] == ["p1"] * 10  # p1 first has to come down to p2's 490 GB
+
+
+@pytest.mark.parametrize("text, message", [
+    ("user,quota\nok,2147483648\n", "users.csv line 2: quota 2147483648 KiB for user 'ok' is over Cyrus's limit"),
+    ("user\nsame\nother\nsame\n", "users.csv line 4: user 'same' is listed twice \\(first at users.csv line 2\\)"),
+])
+def test_users_from_csv_limits_and_duplicates_name_lines(text, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        onboarding_filters.users_from_csv(text, source="users.csv")
+
+
+def test_users_from_csv_accepts_a_byte_order_mark_and_any_header_case():
+    assert onboarding_filters.users_from_csv("\ufeffUser,Quota\r\nalice,2147483647\r\n") == [
+        {"user": "alice", "quota": 2147483647}]
+
+
+def test_placement_plan_refuses_a_partition_the_backend_does_not_have():
+    with pytest.raises(AnsibleFilterError, match="user 'u1': partition 'p77' is not a partition of this backend"):
+        onboarding_filters.placement_plan([{"user": "u1", "partition": "p77"}], facts())
+
+
+def test_placement_table_marks_completed_users():
+    table = onboarding_filters.placement_table([
+        {"user": "u1", "partition": "p1", "created": False, "subfolders_created": ["user.u1.Sent"]}])
+    assert table[1].split()[-1] == "completed"
