@@ -249,9 +249,9 @@ def normalise_requests(params):
             if spec["quota"] < 0:
                 raise ValueError("mailboxes[%d]: quota must not be negative" % index)
             if spec["quota"] > MAX_QUOTA_KIB:
+                label = item.get("name") or item.get("user")
                 raise ValueError("mailboxes[%d] %r: quota %d KiB is over Cyrus's limit of %d KiB (a larger one makes "
-                                 "Cyrus drop the connection)" % (index, item.get("name") or item.get("user"),
-                                                                  spec["quota"], MAX_QUOTA_KIB))
+                                 "Cyrus drop the connection)" % (index, label, spec["quota"], MAX_QUOTA_KIB))
         key = item.get("name") or ("user", item.get("user"))
         if key in seen:
             raise ValueError("mailboxes[%d] %r is requested twice" % (index, item.get("name") or item.get("user")))
@@ -273,9 +273,9 @@ class CyrusMailboxes(object):
         self.separator = connection.separator
         for spec in specs:
             if spec.get("user") and self.separator in spec["user"]:
+                owner = spec["user"].split(self.separator)[0]
                 raise ImapError("user %r contains the server's hierarchy separator %r: it would name a folder "
-                                "below user %r, not a user" % (spec["user"], self.separator,
-                                                                 spec["user"].split(self.separator)[0]))
+                                "below user %r, not a user" % (spec["user"], self.separator, owner))
         self.requests = [MailboxRequest(spec, self.separator) for spec in specs]
         self.errors = {}
         self.found_before = connection.lookup([r.name for r in self.requests])
