@@ -6,27 +6,20 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.imapops.cyrus.plugins.module_utils import cluster
-from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import SelectionError
+from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import engine_call
 
 display = Display()
 
-
-def _engine_call(filter_name, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except SelectionError as exc:
-        raise AnsibleFilterError("%s: %s" % (filter_name, exc), orig_exc=exc)
 
 
 def cluster_plan(users, backends, settings=None, backend_facts=None, existing=None, placement="collection",
                  create_via="frontend", quota=None, serverlist=None, mode=None, soft_usage_limit=None,
                  usage_reinit=None, on_unmeasurable="fail", seed=None, partition_on_unmeasurable="fail",
                  unmounted="exclude", aliases=None, unreachable=None):
-    batches, warnings = _engine_call(
+    batches, warnings = engine_call(
         "cluster_plan", cluster.cluster_plan, users, backends, settings=settings, backend_facts=backend_facts,
         existing=existing, placement=placement, create_via=create_via, default_quota=quota,
         serverlist=serverlist, mode=mode, soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit,
@@ -38,31 +31,31 @@ def cluster_plan(users, backends, settings=None, backend_facts=None, existing=No
 
 
 def cluster_users_by_server(users, existing=None, batches=None):
-    return _engine_call("cluster_users_by_server", cluster.servers_of_users, users, existing=existing,
+    return engine_call("cluster_users_by_server", cluster.servers_of_users, users, existing=existing,
                         batches=batches)
 
 
 def cluster_user_items(users):
-    return _engine_call("cluster_user_items", cluster.user_items, users)
+    return engine_call("cluster_user_items", cluster.user_items, users)
 
 
 def cluster_placement(users, existing=None, created=None, read_back=None, hosts=None, folders=None,
                       failure_status="failed", check_mode=False):
-    return _engine_call("cluster_placement", cluster.cluster_placement, users, existing=existing,
+    return engine_call("cluster_placement", cluster.cluster_placement, users, existing=existing,
                         created=created, read_back=read_back, hosts=hosts, folders=folders,
                         failure_status=failure_status, check_mode=check_mode)
 
 
 def cluster_placement_table(rows):
-    return _engine_call("cluster_placement_table", cluster.placement_rows_table, rows)
+    return engine_call("cluster_placement_table", cluster.placement_rows_table, rows)
 
 
 def cluster_report(records, frontend=None):
-    return _engine_call("cluster_report", cluster.cluster_report, records, frontend=frontend)
+    return engine_call("cluster_report", cluster.cluster_report, records, frontend=frontend)
 
 
 def cluster_report_table(report):
-    return _engine_call("cluster_report_table", cluster.cluster_report_table, report)
+    return engine_call("cluster_report_table", cluster.cluster_report_table, report)
 
 
 class FilterModule(object):

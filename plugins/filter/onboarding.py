@@ -6,28 +6,20 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.imapops.cyrus.plugins.module_utils import onboarding
-from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import SelectionError
+from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import engine_call
 
-
-def _engine_call(filter_name, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except SelectionError as exc:
-        raise AnsibleFilterError("%s: %s" % (filter_name, exc)) from exc
 
 
 def users_from_csv(text, source="CSV"):
-    return _engine_call("users_from_csv", onboarding.users_from_csv, text, source=source)
+    return engine_call("users_from_csv", onboarding.users_from_csv, text, source=source)
 
 
 def placement_plan(users, facts, placement="collection", quota=None, mode=None, exclude=None,
                    soft_usage_limit=None, usage_reinit=None, on_unmeasurable="fail", seed=None,
                    unmounted="exclude", use_defaultpartition=True, expected_mailbox_kib=None, users_csv=None,
                    users_csv_source="CSV"):
-    return _engine_call(
+    return engine_call(
         "placement_plan", onboarding.placement_plan, users, facts, placement=placement, default_quota=quota,
         expected_mailbox_kib=expected_mailbox_kib, users_csv=users_csv, users_csv_source=users_csv_source,
         mode=mode, exclude=exclude, soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit,
@@ -36,7 +28,7 @@ def placement_plan(users, facts, placement="collection", quota=None, mode=None, 
 
 
 def placement_table(results):
-    return _engine_call("placement_table", onboarding.placement_table, results)
+    return engine_call("placement_table", onboarding.placement_table, results)
 
 
 class FilterModule(object):

@@ -9,20 +9,14 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.imapops.cyrus.plugins.module_utils import facts as placement
-from ansible_collections.imapops.cyrus.plugins.module_utils.distribution import SelectionError
+from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import engine_call
 
-
-def _engine_call(filter_name, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except SelectionError as exc:
-        raise AnsibleFilterError("%s: %s" % (filter_name, exc)) from exc
 
 
 def select_partition(facts, settings=None, count=None, mode=None, exclude=None, soft_usage_limit=None,
                      usage_reinit=None, on_unmeasurable="fail", seed=None, unmounted="exclude",
                      use_defaultpartition=True, expected_mailbox_kib=None):
-    names, _warnings = _engine_call(
+    names, _warnings = engine_call(
         "select_partition", placement.choose_partitions, facts, settings=settings, count=count,
         use_defaultpartition=use_defaultpartition, expected_mailbox_kib=expected_mailbox_kib, mode=mode, exclude=exclude,
         soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit, on_unmeasurable=on_unmeasurable,
@@ -32,13 +26,13 @@ def select_partition(facts, settings=None, count=None, mode=None, exclude=None, 
 
 def select_backend(backends, settings=None, count=None, serverlist=None, mode=None, soft_usage_limit=None,
                    usage_reinit=None, on_unmeasurable="fail", seed=None):
-    selection = _engine_call(
+    selection = engine_call(
         "select_backend", placement.backend_selection, backends, serverlist=serverlist, mode=mode,
         soft_usage_limit=soft_usage_limit, usage_reinit=usage_reinit, on_unmeasurable=on_unmeasurable,
         seed=seed, settings=settings)
     chosen = []
     for _selection in range(1 if count is None else int(count)):
-        name = _engine_call("select_backend", selection.select)
+        name = engine_call("select_backend", selection.select)
         if name is None:
             raise AnsibleFilterError("select_backend: no backend can be chosen (%s)" % ", ".join(
                 "%s: %s" % (row["name"], row["error"] or row["state"]) for row in selection.report()))
@@ -50,14 +44,14 @@ def placement_chances(facts, settings=None, mode=None, exclude=None, soft_usage_
                       on_unmeasurable="fail", unmounted="exclude", use_defaultpartition=True,
                       serverlist=None):
     if isinstance(facts, list) or (isinstance(facts, dict) and "cyrus_partitions" in facts):
-        return _engine_call("placement_chances", placement.partition_chances, facts, settings=settings,
+        return engine_call("placement_chances", placement.partition_chances, facts, settings=settings,
                             use_defaultpartition=use_defaultpartition, mode=mode, exclude=exclude,
                             soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
                             unmounted=unmounted)
-    selection = _engine_call("placement_chances", placement.backend_selection, facts, serverlist=serverlist,
+    selection = engine_call("placement_chances", placement.backend_selection, facts, serverlist=serverlist,
                              mode=mode, soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
                              settings=settings)
-    return dict(_engine_call("placement_chances", selection.chances))
+    return dict(engine_call("placement_chances", selection.chances))
 
 
 class FilterModule(object):
