@@ -28,8 +28,8 @@ DEFAULT_TIMEOUT = 5.0
 POOLED_FILESYSTEMS = ("zfs", "btrfs")
 
 
-def _child_probe(path, write_fd):
-    """Runs in the child: everything that can block on a dead mount happens here."""
+def _probe_one(path):
+    """Everything that can block on a dead mount; runs in a child."""
     result = {"path": path}
     try:
         result["realpath"] = os.path.realpath(path)
@@ -44,57 +44,96 @@ def _child_probe(path, write_fd):
         result["error"] = "%s: %s" % (errno.errorcode.get(exc.errno, "E?"), exc.strerror)
     except Exception as exc:  # noqa: BLE001 - reported, never raised in the child
         result["error"] = repr(exc)
-    os.write(write_fd, json.dumps(result).encode("utf-8"))
+    return result
+
+
+def _start_child(paths):
+    """Fork a child that probes ``paths`` in order, one JSON line per path; (fd, pid)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.close(read_fd)
+            for path in paths:
+                os.write(write_fd, json.dumps(_probe_one(path)).encode("utf-8") + b"\n")
+        finally:
+            os._exit(0)
     os.close(write_fd)
+    return read_fd, pid
 
 
-def probe_paths(paths, timeout=DEFAULT_TIMEOUT):
-    """statvfs every path in parallel, each in its own child, within ``timeout`` seconds.
-
-    Returns a dict path -> probe result (``statvfs`` fields or ``error``,
-    ``timed_out``). Duplicated paths are probed once.
-    """
-    pending = {}
-    results = {}
-    for path in dict.fromkeys(paths):
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            try:
-                os.close(read_fd)
-                _child_probe(path, write_fd)
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        pending[read_fd] = (path, pid, [])
-    deadline = time.monotonic() + timeout
-    while pending:
+def _collect(children, deadline, results):
+    """Read result lines from children (fd -> [paths, pid, buffer]) until done or the deadline."""
+    while children:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break
-        readable, _writable, _errors = select.select(list(pending), [], [], remaining)
+            return
+        readable, _, _ = select.select(list(children), [], [], remaining)
         for fd in readable:
-            path, pid, chunks = pending[fd]
+            paths, pid, buffer = children[fd]
             chunk = os.read(fd, 65536)
-            if chunk:
-                chunks.append(chunk)
-                continue
-            os.close(fd)
-            del pending[fd]
-            os.waitpid(pid, 0)
-            try:
-                results[path] = json.loads(b"".join(chunks).decode("utf-8"))
-            except ValueError:
-                results[path] = {"path": path, "error": "probe process died"}
-    for fd, (path, pid, _chunks) in pending.items():
+            buffer.extend(chunk)
+            while b"\n" in buffer:
+                line, _sep, rest = bytes(buffer).partition(b"\n")
+                buffer[:] = rest
+                result = json.loads(line.decode("utf-8"))
+                results[result["path"]] = result
+            if not chunk:
+                os.close(fd)
+                del children[fd]
+                os.waitpid(pid, 0)
+
+
+def _stop(children):
+    """Kill children that are still probing; reaped later by init if stuck in the kernel."""
+    for fd, (_paths, pid, _buffer) in children.items():
         os.close(fd)
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-        results[path] = {"path": path, "timed_out": True,
-                         "error": "statvfs did not return within %.1f s (hung mount?)" % timeout}
-    _reap_finished_children([entry[1] for entry in pending.values()])
+    _reap_finished_children([pid for _paths, pid, _buffer in children.values()])
+
+
+def _abandon(children, timeout, results):
+    """Report the paths of unfinished children as timed out, and stop those children."""
+    for paths, _pid, _buffer in children.values():
+        for path in paths:
+            results.setdefault(path, {"path": path, "timed_out": True,
+                                      "error": "statvfs did not return within %.1f s (hung mount?)" % timeout})
+    _stop(children)
+
+
+def probe_paths(paths, timeout=DEFAULT_TIMEOUT):
+    """statvfs every path in a child process, within about ``timeout`` seconds (at most twice that).
+
+    One child probes every path in order (one fork, not one per path). If it has not
+    finished by the deadline, the path it is stuck on is reported as timed out and each
+    path after it gets a child of its own with a fresh deadline. Returns a dict
+    path -> probe result (``statvfs`` fields or ``error``, ``timed_out``).
+    """
+    paths = list(dict.fromkeys(paths))
+    results = {}
+    if not paths:
+        return results
+    fd, pid = _start_child(paths)
+    children = {fd: [paths, pid, bytearray()]}
+    _collect(children, time.monotonic() + timeout, results)
+    if not children:
+        return results
+    unreported = [path for path in paths if path not in results]
+    _stop(children)
+    if not unreported:  # everything arrived; only the end of the pipe had not been read
+        return results
+    stuck, rest = unreported[0], unreported[1:]
+    results[stuck] = {"path": stuck, "timed_out": True,
+                      "error": "statvfs did not return within %.1f s (hung mount?)" % timeout}
+    children = {}
+    for path in rest:
+        fd, pid = _start_child([path])
+        children[fd] = [[path], pid, bytearray()]
+    _collect(children, time.monotonic() + timeout, results)
+    _abandon(children, timeout, results)
     return results
 
 

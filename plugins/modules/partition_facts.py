@@ -237,8 +237,10 @@ def main():
     except ImapdConfError as exc:
         module.fail_json(msg=str(exc), imapd_conf=module.params["imapd_conf"],
                          line=getattr(exc, "lineno", None), option=getattr(exc, "option", None))
-    for warning in warnings:
-        module.warn(warning)
+    if warnings:
+        # one warning per host: hundreds of backends with many partitions each would
+        # otherwise flood the controller (and slow it) with one line per finding
+        module.warn("%s: %d finding(s):\n- %s" % (module.params["imapd_conf"], len(warnings), "\n- ".join(warnings)))
     module.exit_json(changed=False, ansible_facts=dict(cyrus_partitions=partitions,
                                                        cyrus_distribution=distribution))
 

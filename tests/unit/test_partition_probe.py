@@ -104,3 +104,23 @@ def test_read_mounts_unescapes_spaces(tmp_path):
     mountinfo.write_text("36 35 98:0 / /mnt/with\\040space rw,noatime shared:1 - ext4 /dev/x rw\n")
     assert probe.read_mounts(str(mountinfo)) == [
         {"mount": "/mnt/with space", "root": "/", "fstype": "ext4", "device": "/dev/x"}]
+
+
+def test_paths_after_a_hung_one_are_still_measured(tmp_path, monkeypatch):
+    """Fault injection: the hang is in the middle; the paths after it get children of their own."""
+    paths = [str(tmp_path / name) for name in ("a", "hung", "c", "d")]
+    for path in paths:
+        os.mkdir(path)
+    real_statvfs = os.statvfs
+
+    def statvfs(path):
+        if path == paths[1]:
+            time.sleep(60)
+        return real_statvfs(path)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    started = time.monotonic()
+    results = probe.probe_paths(paths, timeout=0.5)
+    assert time.monotonic() - started < 2.5  # at most twice the timeout
+    assert [bool(results[p].get("timed_out")) for p in paths] == [False, True, False, False]
+    assert all("statvfs" in results[p] for p in (paths[0], paths[2], paths[3]))
