@@ -14,7 +14,6 @@ from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import
 display = Display()
 
 
-
 def cluster_plan(users, backends, settings=None, backend_facts=None, existing=None, placement="collection",
                  create_via="frontend", quota=None, serverlist=None, mode=None, soft_usage_limit=None,
                  usage_reinit=None, on_unmeasurable="fail", seed=None, partition_on_unmeasurable="fail",
@@ -32,7 +31,7 @@ def cluster_plan(users, backends, settings=None, backend_facts=None, existing=No
 
 def cluster_users_by_server(users, existing=None, batches=None):
     return engine_call("cluster_users_by_server", cluster.servers_of_users, users, existing=existing,
-                        batches=batches)
+                       batches=batches)
 
 
 def cluster_user_items(users):
@@ -42,8 +41,8 @@ def cluster_user_items(users):
 def cluster_placement(users, existing=None, created=None, read_back=None, hosts=None, folders=None,
                       failure_status="failed", check_mode=False):
     return engine_call("cluster_placement", cluster.cluster_placement, users, existing=existing,
-                        created=created, read_back=read_back, hosts=hosts, folders=folders,
-                        failure_status=failure_status, check_mode=check_mode)
+                       created=created, read_back=read_back, hosts=hosts, folders=folders,
+                       failure_status=failure_status, check_mode=check_mode)
 
 
 def cluster_placement_table(rows):

@@ -10,7 +10,6 @@ from ansible_collections.imapops.cyrus.plugins.module_utils import onboarding
 from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import engine_call
 
 
-
 def users_from_csv(text, source="CSV"):
     return engine_call("users_from_csv", onboarding.users_from_csv, text, source=source)
 

@@ -12,7 +12,6 @@ from ansible_collections.imapops.cyrus.plugins.module_utils import facts as plac
 from ansible_collections.imapops.cyrus.plugins.plugin_utils.engine_errors import engine_call
 
 
-
 def select_partition(facts, settings=None, count=None, mode=None, exclude=None, soft_usage_limit=None,
                      usage_reinit=None, on_unmeasurable="fail", seed=None, unmounted="exclude",
                      use_defaultpartition=True, expected_mailbox_kib=None):
@@ -45,12 +44,12 @@ def placement_chances(facts, settings=None, mode=None, exclude=None, soft_usage_
                       serverlist=None):
     if isinstance(facts, list) or (isinstance(facts, dict) and "cyrus_partitions" in facts):
         return engine_call("placement_chances", placement.partition_chances, facts, settings=settings,
-                            use_defaultpartition=use_defaultpartition, mode=mode, exclude=exclude,
-                            soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
-                            unmounted=unmounted)
+                           use_defaultpartition=use_defaultpartition, mode=mode, exclude=exclude,
+                           soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
+                           unmounted=unmounted)
     selection = engine_call("placement_chances", placement.backend_selection, facts, serverlist=serverlist,
-                             mode=mode, soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
-                             settings=settings)
+                            mode=mode, soft_usage_limit=soft_usage_limit, on_unmeasurable=on_unmeasurable,
+                            settings=settings)
     return dict(engine_call("placement_chances", selection.chances))
 
 

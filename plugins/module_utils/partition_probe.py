@@ -68,7 +68,7 @@ def _collect(children, deadline, results):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        readable, _, _ = select.select(list(children), [], [], remaining)
+        readable, _writable, _errored = select.select(list(children), [], [], remaining)
         for fd in readable:
             paths, pid, buffer = children[fd]
             chunk = os.read(fd, 65536)

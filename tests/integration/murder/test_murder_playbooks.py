@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import threading
+import time
 
 import pytest
 
@@ -228,13 +229,25 @@ def test_a_down_backend_fails_the_onboarding_clearly_or_is_skipped(murder_lab, t
         assert partition == partition_on(lab.backend(name), "user." + user)
     assert rows["ana"][2] == select_partition(facts[backend1.server_name])
     assert_each_once_and_complete(lab, USERS + ["hal"])
-    # created on the backends, known to the frontend through the mupdate master
+    # created on the backends, known to the frontend through the mupdate master: the
+    # backend -> mupdate master -> frontend update is asynchronous, so wait for it (bounded)
     conn = lab.frontend.imap()
     try:
         for user in USERS + ["hal"]:
-            assert getmetadata(conn, "user." + user, SERVER)[SERVER] == rows[user][1]
+            assert frontend_server_of(conn, "user." + user) == rows[user][1]
     finally:
         conn.logout()
+
+
+def frontend_server_of(conn, mailbox, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return getmetadata(conn, mailbox, SERVER)[SERVER]
+        except Exception:  # noqa: BLE001 - "Mailbox does not exist" until mupdate has passed it on
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 MIDRUN = """
