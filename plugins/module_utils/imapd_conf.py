@@ -421,6 +421,40 @@ def _parse_switch(value):
     return None
 
 
+def split_logical_lines(text):
+    """Cyrus's fgets() loop over imapd.conf text: yield (first, end, line, terminated).
+
+    ``first`` and ``end`` index the physical lines (``text.split("\\n")``) the logical line
+    spans, ``end`` exclusive and equal to the 1-based number of its last physical line.
+    A line ending in a backslash continues on the next one; a NUL ends what fgets() keeps
+    of a physical line. ``terminated`` is False only for a continuation left dangling at
+    the end of the file, which Cyrus drops.
+    """
+    pieces = text.split("\n")
+    pending, start = "", None
+    for index, piece in enumerate(pieces):
+        has_newline = index < len(pieces) - 1
+        if not has_newline and not piece:
+            break  # end of file
+        if start is None:
+            start, pending = index, ""
+        if piece[:1] == "\0":
+            line = pending  # fgets() chunk starting with NUL: nothing is appended
+        else:
+            nul = piece.find("\0")
+            if nul >= 0:
+                line = pending + piece[:nul]
+            else:
+                line = pending + piece
+                if has_newline and line.endswith("\\"):
+                    pending = line[:-1]
+                    continue
+        yield start, index + 1, line, True
+        start = None
+    if start is not None:
+        yield start, len(pieces) - (0 if pieces[-1] else 1), pending, False
+
+
 class _Setting:
     """What Cyrus keeps for one known option: where its value in force came from."""
 
@@ -470,29 +504,10 @@ class _Reader:
         self.read_text(data.decode("utf-8", "surrogateescape"), name)
 
     def read_text(self, text, path):
-        """Split into logical lines the way Cyrus's fgets() loop does, and read each."""
-        pieces = text.split("\n")
-        pending = ""
-        lineno = 0
-        for index, piece in enumerate(pieces):
-            has_newline = index < len(pieces) - 1
-            if not has_newline and not piece:
-                break  # end of file; a pending continuation is dropped, as in Cyrus
-            if piece[:1] == "\0":
-                line = pending  # fgets() chunk starting with NUL: nothing is appended
-            else:
-                nul = piece.find("\0")
-                if nul >= 0:
-                    line = pending + piece[:nul]
-                else:
-                    line = pending + piece
-                    if has_newline and line.endswith("\\"):
-                        pending = line[:-1]
-                        lineno += 1
-                        continue
-            pending = ""
-            lineno += 1
-            self.read_line(line, lineno, path)
+        """Read each logical line (numbered by its last physical line), as Cyrus does."""
+        for _first, end, line, terminated in split_logical_lines(text):
+            if terminated:  # a continuation dangling at the end of the file is dropped
+                self.read_line(line, end, path)
 
     # -- one logical line ----------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from collections import OrderedDict
 
 from ansible_collections.imapops.cyrus.plugins.module_utils.imapd_conf import (
     DEBIAN_CYRUS_CONF_SERVICES,
+    split_logical_lines,
     DISTRIBUTION_DEFAULTS,
     DOC_PAGE_NAMES,
     KNOWN_OPTIONS,
@@ -182,29 +183,13 @@ class ImapdConfText(object):
         if pieces[-1]:
             self.physical.append(pieces[-1])
         self.lines = []
-        pending, start = "", None
-        for index, piece in enumerate(pieces):
-            has_newline = index < len(pieces) - 1
-            if not has_newline and not piece:
-                break
-            if start is None:
-                start, pending = index, ""
-            if piece[:1] == "\0":
-                line = pending
-            else:
-                nul = piece.find("\0")
-                if nul >= 0:
-                    line = pending + piece[:nul]
-                else:
-                    line = pending + piece
-                    if has_newline and line.endswith("\\"):
-                        pending = line[:-1]
-                        continue
-            eol = ("\r\n" if piece.endswith("\r") else "\n") if has_newline else ""
-            self.lines.append(ConfLine(start, index + 1, line, eol))
-            start = None
-        if start is not None:
-            self.lines.append(ConfLine(start, len(self.physical), pending, "", dangling=True))
+        for first, end, line, terminated in split_logical_lines(text):
+            if not terminated:
+                self.lines.append(ConfLine(first, end, line, "", dangling=True))
+                continue
+            last = pieces[end - 1]
+            eol = ("\r\n" if last.endswith("\r") else "\n") if end < len(pieces) else ""
+            self.lines.append(ConfLine(first, end, line, eol))
 
     def render(self):
         return "".join(self.physical)
